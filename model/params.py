@@ -107,7 +107,7 @@ PARAMETER_SPECS: tuple[ParamSpec, ...] = (
     _p("relationship_init", 0.3, 0.0, 1.0, "–", "initial relationship strength"),
     _p("relationship_loyalty", 0.5, 0.0, 1.0, "–",
        "how much relationship strength cushions low trust", (0.0, 1.0)),
-    _p("relationship_pull", 0.3, 0.0, 10.0, "utility",
+    _p("relationship_pull", 0.15, 0.0, 10.0, "utility",
        "channel-utility bonus per unit relationship (sales; field twice)"),
     # --- customers
     _p("trust_init", 0.8, 0.0, 1.0, "–", "initial trust"),

@@ -1,0 +1,25 @@
+"""relsim's market model: customers, salespeople, a planner and a plant (Mesa).
+
+Public API (docs/ODD.md describes the model):
+
+- `simulate(params, seed, *, series=False)`: one run, returns the run KPIs.
+- `Params`: the validated parameter set; `REGIMES`: named parameter overrides.
+- `SalesModel`: the Mesa model for interactive and Mesa-native use.
+"""
+
+from model.kpis import KPI_NAMES
+from model.model import SERIES_COLUMNS, SalesModel, simulate
+from model.params import PARAMETER_SPECS, REGIMES, SPECS, Params, ParamSpec, sa_problem
+
+__all__ = [
+    "KPI_NAMES",
+    "PARAMETER_SPECS",
+    "REGIMES",
+    "SERIES_COLUMNS",
+    "SPECS",
+    "ParamSpec",
+    "Params",
+    "SalesModel",
+    "simulate",
+    "sa_problem",
+]

@@ -1,0 +1,487 @@
+"""The model's vocabulary: orders and the Mesa agents Customer, Salesperson, Planner, Plant.
+
+Each mechanism of the article has a method named after it, so a reader can find it:
+
+- ``Customer.requested_lead_time``: padding as trust falls (article step 10).
+- ``Customer.choose_channel``: channel choice, online > support > sales > field.
+- ``Customer.learn_from_delivery``: trust and experienced channel reliability.
+- ``Salesperson.promise_without_planner`` / ``Salesperson.lobby``: steps 2-3 and 5-6.
+- ``Salesperson.drift_autonomy``: step 9, ignoring an unrealistic planner.
+- ``Planner.quote``, ``Planner.insert_unplanned``, ``Planner.replan_expedite``: honest
+  quotes, step 4 (insertion without re-planning) and the sacred alternative.
+- ``Planner.decide_overtime`` and ``Planner.review_buffer``: added capacity and step 8.
+- ``Plant.advance``: a work-conserving server in continuous time; ``Plant.preempt``: the
+  changeover cost of a schedule break (step 7).
+
+State that every customer carries and that changes every day (relationship strength) or is
+read in bulk (trust, for churn) lives in numpy arrays on the model, indexed by
+``Customer.idx``; the agent exposes it as properties. Daily updates of those arrays are
+vectorised; nothing loops over idle customers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import mesa
+
+if TYPE_CHECKING:  # pragma: no cover
+    from model.model import SalesModel
+
+#: Channels, in order of efficiency (article: online > support > sales > field).
+ONLINE, SUPPORT, SALES, FIELD = 0, 1, 2, 3
+CHANNELS = ("online", "support", "sales", "field")
+PERSONAL = (SALES, FIELD)
+#: Relationship bonus multiplier by channel: personal channels only; a field visit draws on
+#: the relationship twice as strongly as a call to the salesperson.
+RELATIONSHIP_WEIGHT = (0.0, 0.0, 1.0, 2.0)
+
+
+class Order:
+    """A customer order (a plain record, not an agent). Times are in days, work in hours.
+
+    Attributes:
+        uid: Sequence number of the order.
+        customer: Index of the ordering customer.
+        channel: Channel index (ONLINE, SUPPORT, SALES, FIELD).
+        arrival: Arrival time (fractional day).
+        work: Planned work content (hours), what the planner knows.
+        total: Actual work (hours) including changeover losses added while in process.
+        remaining: Actual work still to do (hours).
+        need_date: Date the customer truly needs the order.
+        requested_date: Date the customer asks for (padded need).
+        quote_date: The planner's honest quote (projected finish + buffer).
+        promised_date: The date promised to the customer.
+        urgent: Genuinely urgent order.
+        complex: Complex deal (value multiplier applies).
+        expedite: The customer asked for a date earlier than the quote.
+        expedited: Promised by a salesperson without the planner (and inserted).
+        finish: Delivery time (NaN while open), or cancellation time if lost.
+        lost: Cancelled because its customer defected.
+        salesperson: Index of the customer's salesperson.
+        buffer: The planner's buffer (days) inside the quote when it was made.
+    """
+
+    __slots__ = (
+        "uid", "customer", "channel", "arrival", "work", "total", "remaining",
+        "need_date", "requested_date", "quote_date", "promised_date", "urgent", "complex",
+        "expedite", "expedited", "finish", "lost", "salesperson", "buffer",
+    )
+
+    def __init__(self, uid, customer, channel, arrival, work, actual, need_date,
+                 requested_date, urgent, complex_, salesperson):
+        self.uid = uid
+        self.customer = customer
+        self.channel = channel
+        self.arrival = arrival
+        self.work = work
+        self.total = actual
+        self.remaining = actual
+        self.need_date = need_date
+        self.requested_date = requested_date
+        self.quote_date = math.nan
+        self.promised_date = math.nan
+        self.urgent = urgent
+        self.complex = complex_
+        self.expedite = False
+        self.expedited = False
+        self.finish = math.nan
+        self.lost = False
+        self.salesperson = salesperson
+        self.buffer = 0.0
+
+    def planned_remaining(self) -> float:
+        """Planned work (hours) still to do, as the planner sees it."""
+        return self.work * (self.remaining / self.total) if self.total > 0 else 0.0
+
+
+class Customer(mesa.Agent):
+    """A buying organisation with ordinary and occasional complex orders.
+
+    State in the model's arrays: ``trust`` (0..1) in the supplier's promises and
+    ``relationship`` (0..1) with its salesperson. Own state: experienced reliability per
+    channel, last quoted lead time, its salesperson, its open orders, active flag.
+    """
+
+    def __init__(self, model: SalesModel, idx: int, salesperson: Salesperson,
+                 quote_lt: float) -> None:
+        super().__init__(model)
+        self.idx = idx
+        self.salesperson = salesperson
+        p = model.p
+        self.reliability = [p.trust_init] * 4
+        self.last_quote_lt = quote_lt
+        self.open_orders: dict[int, Order] = {}
+        self.active = True
+
+    @property
+    def trust(self) -> float:
+        """Trust in the supplier's promises (0..1)."""
+        return float(self.model.trust[self.idx])
+
+    @property
+    def relationship(self) -> float:
+        """Relationship strength with its salesperson (0..1)."""
+        return float(self.model.rel[self.idx])
+
+    def requested_lead_time(self, need_lt: float) -> float:
+        """Padding (article step 10): ask for less time the less the supplier is trusted."""
+        return need_lt * (1.0 - self.model.p.pad_max * (1.0 - self.model.trust[self.idx]))
+
+    def wants_expedite(self, requested_lt: float) -> bool:
+        """Expects the quote to exceed the requested date: only a salesperson can negotiate."""
+        return self.last_quote_lt > requested_lt
+
+    def choose_channel(self, personal_only: bool, u: float) -> int:
+        """Multinomial logit over channel utilities (reliability − effort + relationship).
+
+        Args:
+            personal_only: Only sales and field are open (complex deal or expedite wish).
+            u: A U[0,1) variate.
+
+        Returns:
+            The chosen channel index.
+        """
+        m = self.model
+        rel_bonus = m.p.relationship_pull * float(m.rel[self.idx])
+        first = SALES if personal_only else ONLINE
+        utils = [
+            self.reliability[c] - m.effort[c] + RELATIONSHIP_WEIGHT[c] * rel_bonus
+            for c in range(first, 4)
+        ]
+        top = max(utils)
+        inv_t = 1.0 / m.p.channel_temperature
+        weights = [math.exp((x - top) * inv_t) for x in utils]
+        target = u * sum(weights)
+        acc = 0.0
+        for i, w in enumerate(weights):
+            acc += w
+            if target < acc:
+                return first + i
+        return 3
+
+    def learn_from_delivery(self, order: Order) -> None:
+        """Trust learns on-time vs promise; the channel's reliability learns need-met."""
+        m = self.model
+        w = m.p.trust_memory
+        on_time = 1.0 if order.finish <= order.promised_date else 0.0
+        met = 1.0 if order.finish <= order.requested_date else 0.0
+        m.trust[self.idx] += w * (on_time - m.trust[self.idx])
+        r = self.reliability
+        r[order.channel] += w * (met - r[order.channel])
+
+
+class Salesperson(mesa.Agent):
+    """A salesperson with a portfolio of customers, clout and autonomy.
+
+    Attributes:
+        idx: Index of the salesperson.
+        influence: Clout, the share of the queue an order it pushes jumps over (0..1).
+        autonomy: Probability of promising a date without asking the planner (0..1).
+        portfolio: Number of active customers it serves.
+        hours: Today's hours by activity.
+    """
+
+    ACTIVITIES = ("handling", "lobbying", "apologising", "upkeep", "selling")
+
+    def __init__(self, model: SalesModel, idx: int, influence: float) -> None:
+        super().__init__(model)
+        self.idx = idx
+        self.influence = influence
+        self.autonomy = model.p.sales_autonomy
+        self.portfolio = 0
+        self.hours = dict.fromkeys(self.ACTIVITIES, 0.0)
+
+    def start_day(self) -> None:
+        """A fresh working day."""
+        for k in self.ACTIVITIES:
+            self.hours[k] = 0.0
+
+    def busy_hours(self) -> float:
+        """Hours already used today for orders, lobbying and apologies."""
+        h = self.hours
+        return h["handling"] + h["lobbying"] + h["apologising"]
+
+    def handle(self, channel: int) -> None:
+        """Time spent taking an order through a personal channel."""
+        p = self.model.p
+        self.hours["handling"] += p.handling_hours_field if channel == FIELD \
+            else p.handling_hours_sales
+
+    def promise_without_planner(self, u: float) -> bool:
+        """Article step 2: say yes to the expedite without consulting the planner."""
+        return u < self.autonomy * (1.0 - self.model.p.discipline)
+
+    def drift_autonomy(self, quote_unacceptable: bool) -> None:
+        """Article step 9: unrealistic quotes push salespeople to ignore the planner."""
+        p = self.model.p
+        if quote_unacceptable:
+            self.autonomy += p.autonomy_drift * (1.0 - self.autonomy)
+        else:
+            self.autonomy -= p.autonomy_drift * p.autonomy_recovery * self.autonomy
+            self.autonomy = max(self.autonomy, 0.0)
+
+    def can_lobby(self) -> bool:
+        """Enough hours left today to lobby for one order and apologise."""
+        p = self.model.p
+        return self.busy_hours() + p.lobby_hours + p.apology_hours <= p.sales_hours
+
+    def lobby(self, order: Order, u: float) -> None:
+        """Article steps 5-6: push the order ahead inside, apologise outside."""
+        m = self.model
+        p = m.p
+        self.hours["lobbying"] += p.lobby_hours
+        self.hours["apologising"] += p.apology_hours
+        m.planner.jump(order, self.influence, u)
+        i = order.customer
+        m.rel[i] += p.apology_boost * (1.0 - m.rel[i])
+        m.day.apologies += 1
+
+    def allocate_spare_time(self) -> tuple[float, float]:
+        """End of day: spare hours go to relationship upkeep and to selling.
+
+        Returns:
+            (upkeep hours, selling hours).
+        """
+        p = self.model.p
+        spare = max(0.0, p.sales_hours - self.busy_hours())
+        upkeep = p.relationship_focus * spare
+        self.hours["upkeep"] = upkeep
+        self.hours["selling"] = spare - upkeep
+        return upkeep, spare - upkeep
+
+
+class Planner(mesa.Agent):
+    """The planner: owns the schedule (the sequence of open orders), the buffer, overtime.
+
+    Attributes:
+        schedule: Open orders in planned sequence; ``schedule[0]`` is in process.
+        planned_total: Sum of planned work (hours) of scheduled orders.
+        buffer: Safety buffer (days) added to projected finishes in quotes.
+        overtime: Overtime hours decided for today.
+    """
+
+    def __init__(self, model: SalesModel) -> None:
+        super().__init__(model)
+        self.schedule: list[Order] = []
+        self.planned_total = 0.0
+        self.buffer = model.p.buffer_days
+        self.overtime = 0.0
+
+    # -- load -----------------------------------------------------------------------
+    def planned_load(self) -> float:
+        """Planned work still to do in the schedule (hours)."""
+        if not self.schedule:
+            return 0.0
+        head = self.schedule[0]
+        return self.planned_total - head.work + head.planned_remaining()
+
+    def quote(self, now: float, work: float) -> float:
+        """Honest quote: projected finish at the end of the schedule + buffer (a date)."""
+        return now + (self.planned_load() + work) / self.model.p.capacity_hours + self.buffer
+
+    def standard_quote_lt(self) -> float:
+        """Quoted lead time for an average order placed now (days)."""
+        p = self.model.p
+        return (self.planned_load() + p.work_mean_hours) / p.capacity_hours + self.buffer
+
+    # -- sequence changes -------------------------------------------------------------
+    def append(self, order: Order) -> None:
+        """Add an order at the end of the schedule (first come, first served)."""
+        self.schedule.append(order)
+        self.planned_total += order.work
+
+    def remove(self, order: Order) -> None:
+        """Take an order out of the schedule (delivered or cancelled)."""
+        self.schedule.remove(order)
+        self.planned_total -= order.work
+
+    def _put_ahead(self, order: Order, pos: int, influence: float, u: float) -> None:
+        """Move ``order`` (at ``pos``, or new if pos is None) ahead by clout.
+
+        It passes ``floor(influence * n + u)`` of the ``n`` orders ahead of it (stochastic
+        rounding, so the expected share passed is the clout). Passing all of them displaces
+        the order in process: with probability ``preemption_prob`` it is preempted (a
+        changeover), otherwise the pushed order goes right behind it.
+        """
+        m = self.model
+        sched = self.schedule
+        n = len(sched) if pos is None else pos
+        k = min(n, int(influence * n + u))
+        if k <= 0:
+            if pos is None:
+                sched.append(order)
+            return
+        new = n - k
+        if pos is not None:
+            del sched[pos]
+        if new == 0 and sched:
+            if m.behaviour.uniform() < m.p.preemption_prob:
+                m.plant.preempt(sched[0])
+            else:
+                new = 1
+        sched.insert(new, order)
+        m.day.schedule_breaks += 1
+
+    def insert_unplanned(self, order: Order, influence: float, u: float) -> None:
+        """Article steps 3-4: the salesperson inserts the order; nobody re-plans."""
+        self.planned_total += order.work
+        self._put_ahead(order, None, influence, u)
+
+    def jump(self, order: Order, influence: float, u: float) -> None:
+        """Article step 5: lobbying moves an open order ahead in the sequence."""
+        pos = self.schedule.index(order)
+        if pos > 0:
+            self._put_ahead(order, pos, influence, u)
+
+    def replan_expedite(self, order: Order, now: float) -> bool:
+        """The sacred alternative to step 4: re-plan (earliest due date) with overtime.
+
+        The order gets its requested date only if putting it in earliest-due-date position
+        behind the order in process, at regular capacity plus the overtime the planner may
+        add, finishes it by that date and keeps every other promise that was being kept.
+
+        Returns:
+            True when the requested date was granted (the order is then scheduled).
+        """
+        p = self.model.p
+        cap = p.capacity_hours * (1.0 + p.overtime_max * p.discipline)
+        due = order.requested_date
+        sched = self.schedule
+        cum = 0.0
+        j = len(sched)
+        for i, o in enumerate(sched):
+            if i > 0 and o.promised_date > due:
+                j = i
+                break
+            cum += o.planned_remaining() if i == 0 else o.work
+        if now + (cum + order.work) / cap > due:
+            return False
+        shift = order.work / cap
+        for o in sched[j:]:
+            cum += o.work
+            finish = now + cum / cap
+            if finish <= o.promised_date < finish + shift:
+                return False
+        sched.insert(j, order)
+        self.planned_total += order.work
+        return True
+
+    # -- daily decisions ---------------------------------------------------------------
+    def decide_overtime(self, now: float) -> float:
+        """Added capacity: overtime hours today if the schedule's dates demand it.
+
+        The required rate is the largest cumulative planned work up to an order divided by
+        the time left to its promised date (at least one day); overtime covers the excess
+        over regular capacity, up to ``overtime_max * discipline`` of it.
+        """
+        p = self.model.p
+        allowed = p.capacity_hours * p.overtime_max * p.discipline
+        self.overtime = 0.0
+        if allowed <= 0.0 or not self.schedule:
+            return 0.0
+        cum = 0.0
+        need = 0.0
+        for i, o in enumerate(self.schedule):
+            cum += o.planned_remaining() if i == 0 else o.work
+            rate = cum / max(o.promised_date - now, 1.0)
+            if rate > need:
+                need = rate
+        self.overtime = float(min(allowed, max(0.0, need - p.capacity_hours)))
+        return self.overtime
+
+    def projected_late(self, now: float) -> list[Order]:
+        """Open orders whose projected finish (forward loading) is after their promise."""
+        cap = self.model.p.capacity_hours + self.overtime
+        cum = 0.0
+        late = []
+        for i, o in enumerate(self.schedule):
+            cum += o.planned_remaining() if i == 0 else o.work
+            if now + cum / cap > o.promised_date:
+                late.append(o)
+        return late
+
+    def review_buffer(self, otd: float, penetration: float) -> None:
+        """Article step 8 and TOC buffer management.
+
+        Below the on-time target the buffer grows by ``buffer_gain`` days per unit of
+        shortfall. At or above target a disciplined planner shrinks it when recent orders
+        used only the green third of their buffer (penetration < 1/3); the shrink is
+        weighted by ``discipline``, so a planner who may not re-plan only ratchets up.
+        """
+        p = self.model.p
+        if otd < p.buffer_target_otd:
+            self.buffer += p.buffer_gain * (p.buffer_target_otd - otd)
+        elif penetration < GREEN_ZONE:
+            self.buffer -= p.discipline * p.buffer_gain * (GREEN_ZONE - penetration)
+            self.buffer = max(self.buffer, 0.0)
+
+
+#: Buffer management zones: the green third of the buffer.
+GREEN_ZONE = 1.0 / 3.0
+
+
+class Plant(mesa.Agent):
+    """The drum: one work-conserving server processing the planner's sequence.
+
+    Capacity is a rate (hours of work per day) that holds over the whole day: regular
+    hours plus today's overtime minus today's disruption loss.
+    """
+
+    def __init__(self, model: SalesModel) -> None:
+        super().__init__(model)
+        self.rate = model.p.capacity_hours
+        self.disrupted = 0.0
+        self.busy_hours = 0.0
+        self.offered_hours = 0.0
+        self.changeover_hours = 0.0
+
+    def disruption_loss(self, u1: float, u2: float) -> float:
+        """Share of today's capacity lost: a disruption with prob. ``disruption_rate``.
+
+        The loss is uniform with mean ``disruption_severity`` on the widest interval
+        inside [0, 1]: U(0, 2s) for s <= 1/2, U(2s − 1, 1) above.
+        """
+        p = self.model.p
+        if u1 >= p.disruption_rate:
+            return 0.0
+        s = p.disruption_severity
+        lo, hi = (0.0, 2.0 * s) if s <= 0.5 else (2.0 * s - 1.0, 1.0)
+        return lo + (hi - lo) * u2
+
+    def start_day(self, loss: float, overtime: float) -> None:
+        """Set today's processing rate."""
+        p = self.model.p
+        self.disrupted = loss
+        self.rate = p.capacity_hours * (1.0 - loss) + overtime
+        self.offered_hours += self.rate
+
+    def preempt(self, order: Order) -> None:
+        """A schedule break displaces the order in process: changeover capacity is lost."""
+        c = self.model.p.changeover_hours
+        order.total += c
+        order.remaining += c
+        self.changeover_hours += c
+        self.model.day.changeover_hours += c
+
+    def advance(self, t: float, t_end: float) -> None:
+        """Process the sequence from time ``t`` to ``t_end`` (days), delivering orders."""
+        sched = self.model.planner.schedule
+        rate = self.rate
+        if rate <= 0.0:
+            return
+        deliver = self.model.deliver
+        while sched and t < t_end:
+            head = sched[0]
+            dt = head.remaining / rate
+            if t + dt <= t_end:
+                t += dt
+                self.busy_hours += head.remaining
+                head.remaining = 0.0
+                deliver(head, t)
+            else:
+                done = (t_end - t) * rate
+                head.remaining -= done
+                self.busy_hours += done
+                t = t_end

@@ -1,0 +1,130 @@
+"""Run KPIs: measured over the days after warm-up, from the run's order records.
+
+Order-level KPIs use the orders *delivered* inside the measurement window
+[warmup_days, days); flow KPIs (shares, padding, quotes, expedites) use the orders
+*placed* inside it. Money and hours are per measured day. See docs/ODD.md, "Observation".
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from model.agents import PERSONAL
+
+if TYPE_CHECKING:  # pragma: no cover
+    from model.model import SalesModel
+
+#: Names of the KPIs, in the order they are returned.
+KPI_NAMES = (
+    "otd", "otd_need", "otd_request", "lead_time_mean", "lead_time_p90",
+    "quoted_lead_time_mean", "wip_mean", "throughput", "buffer_final", "trust_mean",
+    "relationship_mean", "padding_mean", "expedite_rate", "schedule_breaks_per_day",
+    "changeover_hours", "overtime_hours", "share_online", "share_support", "share_sales",
+    "share_field", "sales_firefighting_share", "selling_hours", "customers_active", "churned",
+    "acquired", "complex_win_rate", "autonomy_final", "revenue", "cost", "profit",
+    "personal_channel_premium",
+)
+
+#: The 90th percentile of lead time.
+P90 = 90.0
+
+
+def _safe_mean(x: np.ndarray) -> float:
+    return float(x.mean()) if x.size else math.nan
+
+
+def order_table(m: SalesModel) -> dict[str, np.ndarray]:
+    """Columns of all orders of the run as numpy arrays (open orders have finish NaN)."""
+    orders = m.orders
+    cols = {
+        "arrival": [o.arrival for o in orders],
+        "finish": [o.finish for o in orders],
+        "promised": [o.promised_date for o in orders],
+        "requested": [o.requested_date for o in orders],
+        "need": [o.need_date for o in orders],
+        "quote": [o.quote_date for o in orders],
+        "channel": [o.channel for o in orders],
+        "lost": [o.lost for o in orders],
+        "complex": [o.complex for o in orders],
+        "expedite": [o.expedite for o in orders],
+        "work": [o.work for o in orders],
+    }
+    return {k: np.asarray(v, dtype=float if k not in ("channel", "lost", "complex", "expedite")
+                          else (np.int64 if k == "channel" else bool))
+            for k, v in cols.items()}
+
+
+def compute_kpis(m: SalesModel) -> dict[str, float]:
+    """The KPIs of a finished (or partly run) model."""
+    p = m.p
+    start = float(p.warmup_days)
+    end = float(m.day_index)
+    span = max(end - start, 1e-12)
+    t = m.totals
+    days = max(t.days, 1)
+    o = order_table(m)
+    arrival, finish, lost = o["arrival"], o["finish"], o["lost"]
+    delivered = ~lost & ~np.isnan(finish)
+    win = delivered & (finish >= start)
+    lt = finish[win] - arrival[win]
+    placed = arrival >= start
+    quoted = placed & ~np.isnan(o["quote"])
+    # Time-average WIP: each order that entered the schedule counts for its time in system
+    # inside the window (open orders until now, cancelled ones until cancellation).
+    entered = ~np.isnan(o["quote"])  # lost complex deals never get a quote
+    leave = np.where(np.isnan(finish), end, finish)
+    overlap = np.clip(np.minimum(leave, end) - np.maximum(arrival, start), 0.0, None)
+    wip_mean = float(overlap[entered].sum() / span)
+    ch = o["channel"][placed]
+    n_placed = max(ch.size, 1)
+    shares = [float((ch == c).sum() / n_placed) if ch.size else math.nan for c in range(4)]
+    need_lt = o["need"][placed] - arrival[placed]
+    req_lt = o["requested"][placed] - arrival[placed]
+    personal = np.isin(o["channel"], PERSONAL)
+    met = finish <= o["requested"]
+    prem = math.nan
+    if (win & personal).any() and (win & ~personal).any():
+        prem = float(met[win & personal].mean() - met[win & ~personal].mean())
+    cx = placed & o["complex"]
+    complex_win = float(entered[cx].mean()) if cx.any() else math.nan
+    n_sales = p.salespeople * days * p.sales_hours
+    fire = t.hours["lobbying"] + t.hours["apologising"]
+    revenue = t.revenue / days
+    cost = t.cost / days
+    n_active = len(m.active_ids)
+    return {
+        "otd": _safe_mean(finish[win] <= o["promised"][win]),
+        "otd_need": _safe_mean(finish[win] <= o["need"][win]),
+        "otd_request": _safe_mean(met[win]),
+        "lead_time_mean": _safe_mean(lt),
+        "lead_time_p90": float(np.percentile(lt, P90)) if lt.size else math.nan,
+        "quoted_lead_time_mean": _safe_mean(o["quote"][quoted] - arrival[quoted]),
+        "wip_mean": wip_mean,
+        "throughput": float(win.sum() / span),
+        "buffer_final": float(m.planner.buffer),
+        "trust_mean": t.trust_sum / days,
+        "relationship_mean": t.rel_sum / days,
+        "padding_mean": _safe_mean(1.0 - req_lt / need_lt),
+        "expedite_rate": float(t.expedite_requests / n_placed),
+        "schedule_breaks_per_day": t.schedule_breaks / days,
+        "changeover_hours": t.changeover_hours / days,
+        "overtime_hours": t.overtime_hours / days,
+        "share_online": shares[0],
+        "share_support": shares[1],
+        "share_sales": shares[2],
+        "share_field": shares[3],
+        "sales_firefighting_share": fire / n_sales if n_sales > 0 else math.nan,
+        "selling_hours": t.hours["selling"] / days,
+        "customers_active": float(n_active),
+        "churned": float(t.churned),
+        "acquired": float(t.acquired),
+        "complex_win_rate": complex_win,
+        "autonomy_final": float(np.mean([sp.autonomy for sp in m.salespeople])),
+        "revenue": revenue,
+        "cost": cost,
+        "profit": revenue - cost,
+        "personal_channel_premium": prem,
+    }

@@ -1,0 +1,535 @@
+"""The Mesa model: one step is one working day, continuous time within the day.
+
+Daily process (MODEL.md): start of day (disruption, overtime, lobbying), then the day's
+orders arrive at their (fractional) times and the plant works between arrivals, then the
+end of day (sales time allocation, relationship upkeep and decay, churn, acquisition,
+buffer review, observation).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import mesa
+import numpy as np
+
+from model.agents import (
+    CHANNELS,
+    FIELD,
+    ONLINE,
+    PERSONAL,
+    SALES,
+    SUPPORT,
+    Customer,
+    Order,
+    Planner,
+    Plant,
+    Salesperson,
+)
+from model.kpis import compute_kpis
+from model.params import Params, coerce_params
+from model.randomness import Stream, lognormal_params
+
+
+class DayStats:
+    """Counters of one day, reset each morning (observation, KPIs and series)."""
+
+    COUNTS = (
+        "expedite_requests", "schedule_breaks", "apologies", "delivered", "on_time",
+        "protected", "quotes", "lost_deals", "churned", "acquired",
+    )
+    AMOUNTS = (
+        "changeover_hours", "overtime_hours", "revenue", "cost", "lead_time_sum",
+        "penetration_sum", "quote_lt_sum", "padding_sum",
+    )
+    __slots__ = ("orders", *COUNTS, *AMOUNTS)
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero every counter."""
+        self.orders = [0, 0, 0, 0]
+        for name in self.COUNTS:
+            setattr(self, name, 0)
+        for name in self.AMOUNTS:
+            setattr(self, name, 0.0)
+
+
+SERIES_COLUMNS = (
+    "day", "wip_orders", "wip_hours", "buffer", "quoted_lead_time", "lead_time", "otd_rolling",
+    "trust_mean", "relationship_mean", "padding_mean", "autonomy_mean", "expedite_requests",
+    "schedule_breaks", "changeover_hours", "overtime_hours", "orders_online", "orders_support",
+    "orders_sales", "orders_field", "hours_handling", "hours_lobbying", "hours_apologising",
+    "hours_upkeep", "hours_selling", "customers_active", "revenue", "cost", "disruption",
+)
+
+
+class SalesModel(mesa.Model):
+    """A supplier's market: customers, salespeople, one planner and one plant.
+
+    Args:
+        params: A `Params` or a dict of overrides of the defaults.
+        seed: Seed of the model's random generator (all randomness flows from it).
+        series: Collect the daily series with a Mesa ``DataCollector``.
+
+    Example:
+        >>> m = SalesModel({"days": 200, "warmup_days": 50}, seed=1)
+        >>> m.run()
+        >>> round(m.kpis()["otd"], 3) <= 1.0
+        True
+    """
+
+    def __init__(self, params: dict | Params | None = None, *, seed: int | None = 0,
+                 series: bool = False) -> None:
+        super().__init__(rng=seed)
+        p = coerce_params(params)
+        self.p = p
+        self.seed_value = seed
+        self.now = 0.0
+        self.day_index = 0
+        self.day = DayStats()
+        # Independent child streams: demand, plant and behaviour draws do not disturb each
+        # other, so regimes run with the same seed see the same demand (common random numbers).
+        demand_rng, plant_rng, behaviour_rng, setup_rng = self.rng.spawn(4)
+        self.demand = Stream(demand_rng)
+        self.plant_draws = Stream(plant_rng)
+        self.behaviour = Stream(behaviour_rng)
+        self.behaviour_rng = behaviour_rng
+        self.effort = (0.0, p.effort_support, p.effort_sales, p.effort_field)
+        self.channel_cost = (p.cost_online, p.cost_support, p.cost_sales, p.cost_field)
+        self.work_mu, self.work_sigma = lognormal_params(p.work_mean_hours, p.work_cv)
+        self.noise_mu, self.noise_sigma = lognormal_params(1.0, p.process_cv)
+        self.need_mu, self.need_sigma = lognormal_params(p.need_lt_mean, p.need_lt_cv)
+        #: Orders per day per customer: total offered work = utilization * capacity.
+        self.rate_per_customer = (
+            p.utilization * p.capacity_hours / p.work_mean_hours / p.customers
+        )
+
+        self.planner = Planner(self)
+        self.plant = Plant(self)
+        lo = max(0.0, p.influence - p.influence_spread)
+        hi = min(1.0, p.influence + p.influence_spread)
+        infl = setup_rng.uniform(lo, hi, p.salespeople) if hi > lo else [p.influence] * \
+            p.salespeople
+        self.salespeople = [Salesperson(self, s, float(infl[s])) for s in range(p.salespeople)]
+
+        # Customer state arrays (grow by doubling as customers are acquired).
+        size = max(16, 2 * p.customers)
+        self.trust = np.full(size, p.trust_init)
+        self.rel = np.zeros(size)
+        self.owner = np.zeros(size, dtype=np.int64)
+        self.is_active = np.zeros(size, dtype=bool)
+        self.customer_list: list[Customer] = []
+        self.active_ids: list[int] = []
+        self._active_pos: dict[int, int] = {}
+        quote_lt = self.planner.standard_quote_lt()
+        for _ in range(p.customers):
+            self._add_customer(quote_lt)
+
+        self.orders: list[Order] = []
+        self._next_arrival = math.inf
+        self._schedule_next_arrival(0.0)
+        # Daily records (whole run): deliveries and on-time counts for the rolling OTD.
+        self.delivered_by_day = np.zeros(p.days, dtype=np.int64)
+        self.on_time_by_day = np.zeros(p.days, dtype=np.int64)
+        self.penetration_by_day = np.zeros(p.days)
+        self.protected_by_day = np.zeros(p.days, dtype=np.int64)
+        self.totals = _Totals()
+        self.datacollector = None
+        if series:
+            self.datacollector = mesa.DataCollector(
+                model_reporters={c: _reporter(c) for c in SERIES_COLUMNS}
+            )
+            self._series_row: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ customers
+    def _add_customer(self, quote_lt: float) -> Customer:
+        idx = len(self.customer_list)
+        if idx >= self.trust.size:
+            self._grow()
+        sp = min(self.salespeople, key=lambda s: (s.portfolio, s.idx))
+        c = Customer(self, idx, sp, quote_lt)
+        sp.portfolio += 1
+        self.trust[idx] = self.p.trust_init
+        self.rel[idx] = self.p.relationship_init
+        self.owner[idx] = sp.idx
+        self.is_active[idx] = True
+        self.customer_list.append(c)
+        self._active_pos[idx] = len(self.active_ids)
+        self.active_ids.append(idx)
+        return c
+
+    def _grow(self) -> None:
+        n = self.trust.size
+        self.trust = np.concatenate([self.trust, np.full(n, self.p.trust_init)])
+        self.rel = np.concatenate([self.rel, np.zeros(n)])
+        self.owner = np.concatenate([self.owner, np.zeros(n, dtype=np.int64)])
+        self.is_active = np.concatenate([self.is_active, np.zeros(n, dtype=bool)])
+
+    def _churn_customer(self, idx: int, now: float) -> None:
+        """A customer defects: its open orders are lost with it."""
+        c = self.customer_list[idx]
+        c.active = False
+        self.is_active[idx] = False
+        c.salesperson.portfolio -= 1
+        pos = self._active_pos.pop(idx)
+        last = self.active_ids.pop()
+        if last != idx:
+            self.active_ids[pos] = last
+            self._active_pos[last] = pos
+        for order in list(c.open_orders.values()):
+            order.lost = True
+            order.finish = now
+            self.planner.remove(order)
+        c.open_orders.clear()
+        c.remove()
+
+    @property
+    def demand_rate(self) -> float:
+        """Total order rate (orders per day) of the active customers."""
+        return len(self.active_ids) * self.rate_per_customer
+
+    def _schedule_next_arrival(self, now: float) -> None:
+        lam = self.demand_rate
+        self._next_arrival = now + self.demand.exponential() / lam if lam > 0 else math.inf
+
+    def _rescale_next_arrival(self, now: float, old_rate: float) -> None:
+        """Keep the Poisson process exact when the total rate changes (memorylessness)."""
+        new_rate = self.demand_rate
+        if new_rate == old_rate:
+            return
+        if old_rate > 0 and math.isfinite(self._next_arrival) and new_rate > 0:
+            self._next_arrival = now + (self._next_arrival - now) * old_rate / new_rate
+        else:
+            self._schedule_next_arrival(now)
+
+    # ------------------------------------------------------------------ orders
+    def _arrival(self, t: float) -> None:
+        """An order arrives: needs, padding, channel, quote, promise (MODEL.md steps 1-4)."""
+        p = self.p
+        d = self.demand
+        # A fixed pattern of demand draws per order keeps demand common across regimes.
+        u_cust, z_work, z_need, u_urgent, u_complex = (
+            d.uniform(), d.normal(), d.normal(), d.uniform(), d.uniform()
+        )
+        z_noise = self.plant_draws.normal()
+        idx = self.active_ids[int(u_cust * len(self.active_ids))]
+        cust = self.customer_list[idx]
+        work = math.exp(self.work_mu + self.work_sigma * z_work)
+        actual = work * math.exp(self.noise_mu + self.noise_sigma * z_noise)
+        urgent = u_urgent < p.urgent_share
+        complex_ = u_complex < p.complex_share
+        need_lt = math.exp(self.need_mu + self.need_sigma * z_need)
+        if urgent:
+            need_lt *= p.urgent_lt_factor
+        req_lt = cust.requested_lead_time(need_lt)
+        wish = cust.wants_expedite(req_lt)
+        channel = cust.choose_channel(complex_ or wish, self.behaviour.uniform())
+        sp = cust.salesperson
+        order = Order(len(self.orders), idx, channel, t, work, actual, t + need_lt,
+                      t + req_lt, urgent, complex_, sp.idx)
+        day = self.day
+        day.orders[channel] += 1
+        day.cost += self.channel_cost[channel]
+        day.padding_sum += 1.0 - req_lt / need_lt
+        personal = channel >= SALES
+        if personal:
+            sp.handle(channel)
+        if complex_:
+            win = p.complex_win_base + p.complex_win_gain * float(self.rel[idx])
+            if self.behaviour.uniform() >= win:
+                order.lost = True
+                order.finish = t
+                order.quote_date = order.promised_date = math.nan
+                day.lost_deals += 1
+                self.orders.append(order)
+                return
+        planner = self.planner
+        quote = planner.quote(t, work)
+        order.quote_date = quote
+        order.buffer = planner.buffer
+        cust.last_quote_lt = quote - t
+        day.quote_lt_sum += quote - t
+        day.quotes += 1
+        if order.requested_date >= quote:
+            order.promised_date = order.requested_date
+            planner.append(order)
+            if personal:
+                sp.drift_autonomy(False)
+        elif not personal:
+            order.promised_date = quote
+            planner.append(order)
+        else:
+            self._expedite(order, sp, t)
+        cust.open_orders[order.uid] = order
+        self.orders.append(order)
+
+    def _expedite(self, order: Order, sp: Salesperson, t: float) -> None:
+        """The expedite request of article step 1, handled by step 2-4 or by re-planning."""
+        self.day.expedite_requests += 1
+        order.expedite = True
+        sp.drift_autonomy(True)
+        planner = self.planner
+        if sp.promise_without_planner(self.behaviour.uniform()):
+            order.expedited = True
+            order.promised_date = order.requested_date
+            planner.insert_unplanned(order, sp.influence, self.behaviour.uniform())
+        elif planner.replan_expedite(order, t):
+            order.promised_date = order.requested_date
+        else:
+            order.promised_date = order.quote_date
+            planner.append(order)
+
+    def deliver(self, order: Order, t: float) -> None:
+        """The plant finishes an order: customer learning, planner records, money."""
+        order.finish = t
+        self.planner.remove(order)
+        cust = self.customer_list[order.customer]
+        cust.open_orders.pop(order.uid, None)
+        cust.learn_from_delivery(order)
+        p = self.p
+        day = self.day
+        on_time = t <= order.promised_date
+        day.delivered += 1
+        day.on_time += on_time
+        day.lead_time_sum += t - order.arrival
+        if order.promised_date == order.quote_date and order.buffer > 0:
+            # Buffer penetration of an order the planner's buffer protects (TOC buffer
+            # management): the share of its buffer used by the time it was delivered.
+            pen = (t - (order.quote_date - order.buffer)) / order.buffer
+            day.penetration_sum += min(max(pen, 0.0), 1.0)
+            day.protected += 1
+        value = p.complex_value_mult if order.complex else 1.0
+        day.revenue += order.work * p.revenue_per_work_hour * value
+
+    # ------------------------------------------------------------------ the day
+    def step(self) -> None:
+        """One working day."""
+        p = self.p
+        d = self.day_index
+        t = float(d)
+        self.now = t
+        day = self.day
+        day.reset()
+        planner, plant = self.planner, self.plant
+        # Start of day: disruption, the planner's overtime, salespeople lobby.
+        loss = plant.disruption_loss(self.plant_draws.uniform(), self.plant_draws.uniform())
+        overtime = planner.decide_overtime(t)
+        plant.start_day(loss, overtime)
+        day.overtime_hours = overtime
+        day.cost += overtime * p.overtime_cost_per_hour + p.capacity_hours * \
+            p.capacity_cost_per_hour
+        for sp in self.salespeople:
+            sp.start_day()
+        if p.discipline < 1.0 and planner.schedule:
+            self._lobbying(t)
+        # The day's arrivals, with the plant working in between.
+        end = t + 1.0
+        while self._next_arrival < end:
+            ta = self._next_arrival
+            plant.advance(t, ta)
+            t = ta
+            self._arrival(ta)
+            self._schedule_next_arrival(ta)
+        plant.advance(t, end)
+        self.now = end
+        self._end_of_day(d, end)
+        self.day_index += 1
+
+    def _lobbying(self, now: float) -> None:
+        """Article step 5: salespeople fight for their customers' late orders."""
+        refuse = self.p.discipline
+        beh = self.behaviour
+        for order in self.planner.projected_late(now):
+            if order.channel < SALES:
+                continue
+            sp = self.salespeople[order.salesperson]
+            if beh.uniform() < refuse or not sp.can_lobby():
+                continue
+            sp.lobby(order, beh.uniform())
+
+    def _end_of_day(self, d: int, now: float) -> None:
+        p = self.p
+        day = self.day
+        n = len(self.customer_list)
+        # Sales time: spare hours to upkeep and selling; upkeep raises relationships.
+        upkeep = np.zeros(len(self.salespeople))
+        selling = 0.0
+        for sp in self.salespeople:
+            u, s = sp.allocate_spare_time()
+            upkeep[sp.idx] = u / sp.portfolio if sp.portfolio > 0 else 0.0
+            selling += s
+        rel = self.rel[:n]
+        gain = p.upkeep_gain * upkeep[self.owner[:n]]
+        rel += gain * (1.0 - rel)
+        rel *= 1.0 - p.relationship_decay
+        # Churn: a daily hazard that rises as loyalty falls below churn_trust (vectorised).
+        old_rate = self.demand_rate
+        active = self.is_active[:n]
+        trust = self.trust[:n]
+        loyalty = trust + p.relationship_loyalty * rel * (1.0 - trust)
+        hazard = p.churn_base + p.churn_hazard_max * np.clip(
+            (p.churn_trust - loyalty) / p.churn_trust if p.churn_trust > 0 else 0.0, 0.0, 1.0
+        )
+        draws = self.behaviour_rng.random(n)
+        for idx in np.flatnonzero(active & (draws < hazard)).tolist():
+            self._churn_customer(idx, now)
+            day.churned += 1
+        # Selling brings new customers (a Poisson number per day).
+        lam = p.acquisition_per_selling_hour * selling
+        if lam > 0:
+            quote_lt = self.planner.standard_quote_lt()
+            for _ in range(int(self.behaviour_rng.poisson(lam))):
+                self._add_customer(quote_lt)
+                day.acquired += 1
+        self._rescale_next_arrival(now, old_rate)
+        # Planner's records and buffer review.
+        self.delivered_by_day[d] = day.delivered
+        self.on_time_by_day[d] = day.on_time
+        self.penetration_by_day[d] = day.penetration_sum
+        self.protected_by_day[d] = day.protected
+        if (d + 1) % p.buffer_review_days == 0:
+            lo = max(0, d + 1 - p.otd_window_days)
+            delivered = int(self.delivered_by_day[lo:d + 1].sum())
+            if delivered:
+                otd = self.on_time_by_day[lo:d + 1].sum() / delivered
+                protected = int(self.protected_by_day[lo:d + 1].sum())
+                # With no protected order to judge by, the buffer is in the red: keep it.
+                pen = self.penetration_by_day[lo:d + 1].sum() / protected if protected \
+                    else 1.0
+                self.planner.review_buffer(float(otd), float(pen))
+        if d >= p.warmup_days:
+            self.totals.add(day, self)
+        if self.datacollector is not None:
+            self._observe(d, selling)
+            self.datacollector.collect(self)
+
+    def _observe(self, d: int, selling: float) -> None:
+        """Fill the row of daily series that the DataCollector reads."""
+        day = self.day
+        n = len(self.customer_list)
+        act = self.is_active[:n]
+        n_act = int(act.sum())
+        hours = {k: sum(sp.hours[k] for sp in self.salespeople) for k in Salesperson.ACTIVITIES}
+        lo = max(0, d + 1 - self.p.otd_window_days)
+        deliv = int(self.delivered_by_day[lo:d + 1].sum())
+        placed = sum(day.orders)
+        self._series_row = {
+            "day": d,
+            "wip_orders": len(self.planner.schedule),
+            "wip_hours": self.planner.planned_load(),
+            "buffer": self.planner.buffer,
+            "quoted_lead_time": self.planner.standard_quote_lt(),
+            "lead_time": day.lead_time_sum / day.delivered if day.delivered else math.nan,
+            "otd_rolling": self.on_time_by_day[lo:d + 1].sum() / deliv if deliv else math.nan,
+            "trust_mean": float(self.trust[:n][act].mean()) if n_act else math.nan,
+            "relationship_mean": float(self.rel[:n][act].mean()) if n_act else math.nan,
+            "padding_mean": day.padding_sum / placed if placed else math.nan,
+            "autonomy_mean": float(np.mean([sp.autonomy for sp in self.salespeople])),
+            "expedite_requests": day.expedite_requests,
+            "schedule_breaks": day.schedule_breaks,
+            "changeover_hours": day.changeover_hours,
+            "overtime_hours": day.overtime_hours,
+            "orders_online": day.orders[ONLINE],
+            "orders_support": day.orders[SUPPORT],
+            "orders_sales": day.orders[SALES],
+            "orders_field": day.orders[FIELD],
+            **{f"hours_{k}": v for k, v in hours.items()},
+            "customers_active": n_act,
+            "revenue": day.revenue,
+            "cost": day.cost,
+            "disruption": self.plant.disrupted,
+        }
+
+    # ------------------------------------------------------------------ running
+    def run(self) -> None:
+        """Run all ``days`` steps."""
+        for _ in range(self.p.days - self.day_index):
+            self.step()
+
+    def kpis(self) -> dict[str, float]:
+        """Run KPIs after warm-up (MODEL.md "Outputs"); a flat dict of floats."""
+        return compute_kpis(self)
+
+    def series_frame(self):
+        """The daily series as a pandas DataFrame (requires ``series=True``)."""
+        if self.datacollector is None:
+            raise ValueError("series were not collected: create the model with series=True")
+        df = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+        return df
+
+    def customers_by_channel(self) -> dict[str, int]:
+        """Orders placed so far by channel (all days)."""
+        counts = dict.fromkeys(CHANNELS, 0)
+        for o in self.orders:
+            counts[CHANNELS[o.channel]] += 1
+        return counts
+
+
+def _reporter(column: str):
+    return lambda m: m._series_row[column]
+
+
+class _Totals:
+    """Sums over the measured days (after warm-up) of the daily counters."""
+
+    def __init__(self) -> None:
+        self.days = 0
+        self.schedule_breaks = 0
+        self.expedite_requests = 0
+        self.changeover_hours = 0.0
+        self.overtime_hours = 0.0
+        self.revenue = 0.0
+        self.cost = 0.0
+        self.churned = 0
+        self.acquired = 0
+        self.lost_deals = 0
+        self.hours = dict.fromkeys(Salesperson.ACTIVITIES, 0.0)
+        self.trust_sum = 0.0
+        self.rel_sum = 0.0
+
+    def add(self, day: DayStats, m: SalesModel) -> None:
+        self.days += 1
+        self.schedule_breaks += day.schedule_breaks
+        self.expedite_requests += day.expedite_requests
+        self.changeover_hours += day.changeover_hours
+        self.overtime_hours += day.overtime_hours
+        self.revenue += day.revenue
+        self.cost += day.cost
+        self.churned += day.churned
+        self.acquired += day.acquired
+        self.lost_deals += day.lost_deals
+        for sp in m.salespeople:
+            for k, v in sp.hours.items():
+                self.hours[k] += v
+        ids = m.active_ids
+        if ids:
+            self.trust_sum += float(m.trust[ids].mean())
+            self.rel_sum += float(m.rel[ids].mean())
+
+
+__all__ = ["SalesModel", "SERIES_COLUMNS", "PERSONAL"]
+
+
+def simulate(params: dict[str, Any] | Params | None = None, seed: int = 0, *,
+             series: bool = False) -> dict[str, Any]:
+    """Run one simulation and return its KPIs.
+
+    Pure: no files, no global state. Same parameters and seed give identical outputs.
+
+    Args:
+        params: A `Params` or a dict of overrides of the defaults (see `model.REGIMES`).
+        seed: Seed of the run's random generator.
+        series: Also return the daily series as a DataFrame under the key ``"series"``.
+
+    Returns:
+        The run KPIs, a flat dict of floats (plus ``"series"`` when asked for).
+    """
+    m = SalesModel(params, seed=seed, series=series)
+    m.run()
+    out: dict[str, Any] = m.kpis()
+    if series:
+        out["series"] = m.series_frame()
+    return out
