@@ -1,0 +1,275 @@
+"""`relsim analyze`: sensitivity indices, paired deltas and tipping points of one experiment.
+
+What is analysed, by design (manifest ``design``):
+
+* ``sobol``: Sobol S1/ST (+ S2 when sampled) of every requested output of every regime, and
+  of every paired delta; deltas per row; logistic tipping points; a 2-D tipping map.
+* ``morris``: Morris mu*/sigma instead of Sobol; the rest as for sobol.
+* ``lhs`` / ``grid``: no indices (the designs do not support them); deltas, tipping, map.
+* ``replicate``: summary statistics per regime and of the deltas.
+
+Files written under ``<experiment dir>/analysis/`` (INTERFACE.md): ``sobol_<target>.csv``
+(``factor, S1, S1_conf, ST, ST_conf, replicate_noise_share``), ``sobol2_<target>.csv``,
+``morris_<target>.csv`` (``factor, mu_star, mu_star_conf, sigma, mu,
+replicate_noise_share``), ``delta_<output>.csv`` (per design row: factors, ``mean,
+ci_low, ci_high, sd, n``), ``tipping_<output>.csv`` (``factor, threshold, ci_low, ci_high,
+direction, n, share_positive, method, note``), ``tipping_map_<output>.csv`` and
+``summary.csv`` (one line per analysed target: replicate noise share, what was skipped).
+
+A target is an output of one regime (``<output>`` when the experiment has at most one
+regime, ``<output>_<regime>`` otherwise) or a paired delta (``delta_<output>``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import deltas as dl
+from analysis import sensitivity as sa
+from analysis import tipping as tp
+from analysis.io import Results, design_rows, load_results, ok_runs
+
+#: Factors whose total Sobol index of the delta is below this are not examined for tipping.
+ST_TIPPING_THRESHOLD = 0.05
+#: Design kinds with sensitivity indices.
+SOBOL, MORRIS = "sobol", "morris"
+KNOWN_DESIGNS = ("sobol", "morris", "lhs", "grid", "replicate")
+#: Default Morris grid levels (SALib's default) when the manifest does not record them.
+DEFAULT_MORRIS_LEVELS = 4
+
+
+@dataclass
+class Target:
+    """One analysed quantity: an output of one regime, or a paired delta.
+
+    Attributes:
+        name: File-name stem (``profit``, ``profit_sacred`` or ``delta_profit``).
+        table: One row per run/pair with ``row``, ``replicate`` and ``column``.
+        column: The value column in ``table``.
+        output: The underlying model output.
+        is_delta: Whether this is a paired delta.
+    """
+
+    name: str
+    table: pd.DataFrame
+    column: str
+    output: str
+    is_delta: bool = False
+
+
+@dataclass
+class AnalysisReport:
+    """What `analyze_results` wrote and what it had to skip.
+
+    Attributes:
+        experiment: The experiment name.
+        directory: The analysis directory.
+        files: Paths written.
+        warnings: One line per skipped analysis or caveat.
+        tipping: Tipping rows of every delta output (concatenated, column ``output``).
+        sobol: Sobol indices of every target (concatenated, column ``target``).
+    """
+
+    experiment: str
+    directory: Path
+    files: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    tipping: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sobol: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def factor_bounds(results: Results) -> dict[str, tuple[float, float]]:
+    """Return each factor's range: the SALib problem's bounds, else the design's min/max."""
+    bounds: dict[str, tuple[float, float]] = {}
+    problem = results.manifest.get("problem") or {}
+    for name, b in zip(problem.get("names", []), problem.get("bounds", []), strict=False):
+        bounds[str(name)] = (float(b[0]), float(b[1]))
+    for f in results.factors:
+        if f not in bounds and f in results.design.columns:
+            col = results.design[f].astype(float)
+            bounds[f] = (float(col.min()), float(col.max()))
+    return bounds
+
+
+def _problem(results: Results) -> dict:
+    problem = results.manifest.get("problem")
+    if isinstance(problem, dict) and problem.get("names"):
+        return {"num_vars": int(problem.get("num_vars", len(problem["names"]))),
+                "names": list(problem["names"]), "bounds": problem["bounds"]}
+    bounds = factor_bounds(results)
+    names = results.factors
+    return {"num_vars": len(names), "names": names, "bounds": [list(bounds[n]) for n in names]}
+
+
+def build_targets(results: Results) -> tuple[list[Target], list[str]]:
+    """Return the analysed targets (regime outputs, then paired deltas) and warnings."""
+    runs = results.runs
+    outputs = results.outputs
+    regimes = sorted(runs["regime"].unique())
+    targets: list[Target] = []
+    warnings: list[str] = []
+    for regime in regimes:
+        ok = ok_runs(runs[runs["regime"] == regime])
+        for o in outputs:
+            name = o if len(regimes) <= 1 else f"{o}_{regime}"
+            targets.append(Target(name, ok[["row", "replicate", o]], o, o))
+    pair = results.compare
+    if pair is not None:
+        pairs = dl.paired_deltas(runs, pair[0], pair[1], outputs)
+        for o in outputs:
+            col = dl.delta_name(o)
+            targets.append(Target(col, pairs[["row", "replicate", col]], col, o, True))
+    n_failed = int((runs["status"] != "ok").sum())
+    if n_failed:
+        warnings.append(f"{n_failed} of {len(runs)} runs failed and are left out")
+    return targets, warnings
+
+
+def _sensitivity(
+    results: Results, target: Target, n_rows: int, seed: int, report: AnalysisReport,
+    summary: dict,
+) -> pd.DataFrame | None:
+    """Sobol or Morris indices of one target; write CSVs; None when skipped."""
+    kind = results.design_kind
+    y = sa.row_means(target.table, target.column, n_rows)
+    missing = int(np.sum(~np.isfinite(y)))
+    summary["rows_missing"] = missing
+    if missing:
+        msg = (f"{kind} indices of '{target.name}' skipped: {missing} of {n_rows} design rows "
+               "have no successful run (SALib needs every row; imputing would bias indices)")
+        report.warnings.append(msg)
+        summary["note"] = msg
+        return None
+    problem = _problem(results)
+    out = results.path / "analysis"
+    noise = summary["replicate_noise_share"]
+    if kind == SOBOL:
+        second = bool(results.manifest.get("calc_second_order", False))
+        first, pairs = sa.sobol_indices(problem, y, calc_second_order=second, seed=seed)
+        first["replicate_noise_share"] = noise
+        report.files.append(_write(first, out / f"sobol_{target.name}.csv"))
+        if second and not pairs.empty:
+            report.files.append(_write(pairs, out / f"sobol2_{target.name}.csv"))
+        return first
+    x = results.design[problem["names"]].to_numpy(float)
+    levels = int(results.manifest.get("levels") or DEFAULT_MORRIS_LEVELS)
+    table = sa.morris_indices(problem, x, y, num_levels=levels, seed=seed)
+    table["replicate_noise_share"] = noise
+    report.files.append(_write(table, out / f"morris_{target.name}.csv"))
+    return None
+
+
+def _write(frame: pd.DataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+def _tipping_factors(results: Results, sobol: pd.DataFrame | None) -> list[str]:
+    if sobol is None or sobol.empty:
+        return list(results.factors)
+    keep = sobol[sobol["ST"] >= ST_TIPPING_THRESHOLD]["factor"].tolist()
+    return keep or list(results.factors)
+
+
+def _map_factors(results: Results, sobol: pd.DataFrame | None) -> list[str]:
+    if sobol is not None and not sobol.empty:
+        return sobol.sort_values("ST", ascending=False)["factor"].tolist()[:2]
+    return list(results.factors)[:2]
+
+
+def _tipping(
+    results: Results, target: Target, sobol: pd.DataFrame | None, seed: int,
+    report: AnalysisReport,
+) -> None:
+    factors = [f for f in _tipping_factors(results, sobol) if f in results.design.columns]
+    if not factors:
+        return
+    bounds = factor_bounds(results)
+    pairs = target.table.merge(results.design, on="row", how="left")
+    table = tp.tipping_table(pairs, target.column, factors, bounds, seed=seed)
+    table.insert(0, "output", target.column)
+    out = results.analysis_dir
+    report.files.append(_write(table.drop(columns="output"), out / f"tipping_{target.output}.csv"))
+    report.tipping = pd.concat([report.tipping, table], ignore_index=True)
+    map_factors = [f for f in _map_factors(results, sobol) if f in results.design.columns]
+    if len(map_factors) == 2:
+        fx, fy = map_factors
+        grid = tp.tipping_map(pairs, target.column, fx, fy, bounds)
+        grid = grid.rename(columns={fx: "x", fy: "y"})
+        grid.insert(0, "y_factor", fy)
+        grid.insert(0, "x_factor", fx)
+        report.files.append(_write(grid, out / f"tipping_map_{target.output}.csv"))
+
+
+def _replicate_summary(targets: list[Target]) -> pd.DataFrame:
+    rows = []
+    for t in targets:
+        mean, low, high = dl.t_interval(t.table[t.column].to_numpy(float))
+        values = t.table[t.column].dropna().to_numpy(float)
+        rows.append({"target": t.name, "mean": mean, "ci_low": low, "ci_high": high,
+                     "sd": float(values.std(ddof=1)) if values.size > 1 else float("nan"),
+                     "n": int(values.size)})
+    return pd.DataFrame.from_records(rows)
+
+
+def analyze_results(results: Results, *, seed: int = sa.DEFAULT_SEED) -> AnalysisReport:
+    """Analyse one stored experiment and write its CSV files.
+
+    Args:
+        results: The stored experiment.
+        seed: Seed of every bootstrap (SALib's and the tipping intervals').
+
+    Returns:
+        An `AnalysisReport` of the files written and the warnings.
+
+    Raises:
+        ValueError: On an unknown design or inconsistent results.
+    """
+    kind = results.design_kind
+    if kind not in KNOWN_DESIGNS:
+        raise ValueError(
+            f"manifest design '{kind}' is not one of {', '.join(KNOWN_DESIGNS)}"
+        )
+    report = AnalysisReport(results.name, results.analysis_dir)
+    targets, warnings = build_targets(results)
+    report.warnings.extend(warnings)
+    if not results.outputs:
+        raise ValueError(f"experiment '{results.name}' has no numeric output to analyse")
+    n_rows = design_rows(results)
+    summaries = []
+    sobol_of: dict[str, pd.DataFrame] = {}
+    for t in targets:
+        summary = {"target": t.name, "design": kind, "rows": n_rows,
+                   "pairs_or_runs": int(t.table[t.column].notna().sum()),
+                   "replicate_noise_share": sa.replicate_noise_share(t.table, t.column),
+                   "rows_missing": 0, "note": ""}
+        if kind in (SOBOL, MORRIS) and results.factors:
+            first = _sensitivity(results, t, n_rows, seed, report, summary)
+            if first is not None:
+                sobol_of[t.name] = first.assign(target=t.name)
+        summaries.append(summary)
+    if kind == "replicate":
+        report.files.append(_write(_replicate_summary(targets),
+                                   results.analysis_dir / "replicate_summary.csv"))
+    for t in (t for t in targets if t.is_delta):
+        rows = dl.row_summary(t.table, t.column, results.design)
+        report.files.append(_write(rows, results.analysis_dir / f"delta_{t.output}.csv"))
+        if kind != "replicate" and results.factors:
+            _tipping(results, t, sobol_of.get(t.name), seed, report)
+    if sobol_of:
+        report.sobol = pd.concat(sobol_of.values(), ignore_index=True)
+    report.files.append(_write(pd.DataFrame.from_records(summaries),
+                               results.analysis_dir / "summary.csv"))
+    return report
+
+
+def analyze_path(path: str | Path, *, seed: int = sa.DEFAULT_SEED) -> AnalysisReport:
+    """Load the experiment at ``path`` (itself or its only subdir) and analyse it."""
+    return analyze_results(load_results(path, series=False), seed=seed)
