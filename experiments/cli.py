@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return _report(str(exc))
     except FileNotFoundError as exc:
         return _report(f"file not found: {exc.filename or exc}")
+    except BrokenPipeError:  # output piped into a closed reader (e.g. `| head`)
+        return 0
     except KeyboardInterrupt:
         sys.stderr.write("relsim: interrupted; finished runs are kept, rerun to resume\n")
         return 130

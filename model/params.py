@@ -183,29 +183,10 @@ def unknown_name_error(name: str) -> ValueError:
     )
 
 
-def _make_params_class():
-    fields = [
-        (s.name, s.kind, field(default=s.default, metadata={"spec": s})) for s in PARAMETER_SPECS
-    ]
-    return dataclasses.make_dataclass("_ParamsBase", fields, frozen=True)
+class _ParamsMethods:
+    """Behaviour of `Params` (the fields are generated from `PARAMETER_SPECS`)."""
 
-
-_ParamsBase = _make_params_class()
-
-
-class Params(_ParamsBase):  # type: ignore[misc, valid-type]
-    """The model's parameter set, validated on construction.
-
-    Every parameter of `PARAMETER_SPECS` is a field with its default. Construction coerces
-    each value to its type and raises ``ValueError`` naming a bad parameter, its value and
-    its valid range. Use `Params.from_dict` for dictionaries that may contain unknown names
-    (an unknown name is an error listing close matches).
-
-    Example:
-        >>> p = Params(utilization=0.9)
-        >>> p.replace(discipline=1.0).discipline
-        1.0
-    """
+    __slots__ = ()
 
     def __post_init__(self) -> None:
         for spec in PARAMETER_SPECS:
@@ -219,10 +200,7 @@ class Params(_ParamsBase):  # type: ignore[misc, valid-type]
     @classmethod
     def from_dict(cls, values: dict[str, Any] | Params | None = None, **more: Any) -> Params:
         """Build from a mapping of overrides; unknown names raise ValueError with hints."""
-        if isinstance(values, Params):
-            base = values.as_dict()
-        else:
-            base = dict(values or {})
+        base = values.as_dict() if isinstance(values, _ParamsMethods) else dict(values or {})
         base.update(more)
         for name in base:
             if name not in SPECS:
@@ -231,7 +209,7 @@ class Params(_ParamsBase):  # type: ignore[misc, valid-type]
 
     def replace(self, **changes: Any) -> Params:
         """Return a copy with some parameters changed (validated)."""
-        return Params.from_dict(self, **changes)
+        return type(self).from_dict(self, **changes)
 
     def as_dict(self) -> dict[str, float | int]:
         """All parameters as a flat dict."""
@@ -241,6 +219,29 @@ class Params(_ParamsBase):  # type: ignore[misc, valid-type]
     def specs() -> dict[str, ParamSpec]:
         """Metadata of every parameter, by name."""
         return dict(SPECS)
+
+
+Params = dataclasses.make_dataclass(
+    "Params",
+    [(s.name, s.kind, field(default=s.default, metadata={"spec": s})) for s in PARAMETER_SPECS],
+    bases=(_ParamsMethods,),
+    frozen=True,
+    namespace={
+        "__module__": __name__,
+        "__doc__": """The model's parameter set, validated on construction.
+
+    Every parameter of `PARAMETER_SPECS` is a field with its default. Construction coerces
+    each value to its type and raises ``ValueError`` naming a bad parameter, its value and
+    its valid range. Use `Params.from_dict` for dictionaries that may contain unknown names
+    (an unknown name is an error listing close matches).
+
+    Example:
+        >>> p = Params(utilization=0.9)
+        >>> p.replace(discipline=1.0).discipline
+        1.0
+    """,
+    },
+)
 
 
 def coerce_params(params: dict[str, Any] | Params | None) -> Params:
