@@ -2,4 +2,38 @@
 
 Depends on `model` (the default simulated function) and `analysis` (for `relsim analyze`
 and `relsim report`); neither of those imports this package.
+
+Python API (imported lazily, so ``import experiments`` stays cheap for worker processes):
+
+- `load_experiment(path) -> Experiment`: read and validate an experiment file.
+- `run_experiment(path_or_experiment, out="data/results", workers=None,
+  executor="local", ...) -> Path`: run or resume a sweep; returns ``out/<name>``.
+- `sweep(...) -> SweepSummary`: the same, returning counts and timings.
+- `read_runs(directory) -> DataFrame`: the runs table, one row per run.
+- `merge_shards(directory)`: combine ``relsim sweep --shard I/N`` outputs.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_API = {
+    "load_experiment": "experiments.spec",
+    "parse_experiment": "experiments.spec",
+    "Experiment": "experiments.spec",
+    "run_experiment": "experiments.runner",
+    "sweep": "experiments.runner",
+    "SweepSummary": "experiments.runner",
+    "merge_shards": "experiments.runner",
+    "read_runs": "experiments.store",
+    "build_design": "experiments.design",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'experiments' has no attribute {name!r}")

@@ -1,5 +1,196 @@
-"""Subcommands `sweep`, `merge` and `slurm` (to be implemented)."""
+"""Subcommands `sweep`, `merge` and `slurm`.
+
+Heavy modules (pandas, SALib, Dask) are imported inside the commands so that other
+subcommands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import textwrap
+from pathlib import Path
+
+DEFAULT_OUT = "data/results"
+DEFAULT_SLURM_TIME = "04:00:00"
+DEFAULT_SLURM_CPUS = 1
+DEFAULT_SLURM_MEM = "4G"
+
+
+def _shard(text: str) -> tuple[int, int]:
+    from experiments.runner import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def register(sub) -> None:
     """Register the sweep subcommands."""
+    p = sub.add_parser(
+        "sweep", help="run an experiment file (resumes by default)",
+        description="Run every run of an experiment file and store it under OUT/<name>/. "
+                    "Finished runs are skipped, so rerunning resumes an interrupted sweep. "
+                    "Exit status: 0 all runs ok, 1 some runs failed, 2 bad input.")
+    p.add_argument("experiment", metavar="EXP.toml", help="experiment file")
+    p.add_argument("--workers", type=_positive, default=None,
+                   help="worker processes (default: the usable cores; 1 runs in-process)")
+    p.add_argument("--executor", choices=("serial", "local", "dask"), default="local",
+                   help="serial (in-process), local (process pool, default) or dask")
+    p.add_argument("--scheduler", metavar="ADDR", default=None,
+                   help="address of a running Dask scheduler (implies --executor dask); "
+                        "see docs/CLUSTER.md for SLURM/PBS through dask-jobqueue")
+    p.add_argument("--shard", type=_shard, metavar="I/N", default=None,
+                   help="run only shard I of N (0-based; rows with row %% N == I), into "
+                        "OUT/<name>/shards/; combine with 'relsim merge'")
+    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+                   help=f"results root (default {DEFAULT_OUT})")
+    p.add_argument("--retry-failed", action="store_true", help="rerun runs stored as failed")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (for batch jobs); the summary is still printed")
+    p.set_defaults(func=cmd_sweep)
+
+    m = sub.add_parser("merge", help="combine shard outputs into DIR/<name>/runs/",
+                       description="Combine the shards written by 'relsim sweep --shard I/N'. "
+                                   "DIR is OUT/<name> or OUT. Idempotent.")
+    m.add_argument("directory", metavar="DIR")
+    m.set_defaults(func=cmd_merge)
+
+    s = sub.add_parser("slurm", help="write a SLURM job-array script for a sweep",
+                       description="Write an sbatch script whose array task "
+                                   "$SLURM_ARRAY_TASK_ID runs shard I of N; then run "
+                                   "'relsim merge OUT/<name>'.")
+    s.add_argument("experiment", metavar="EXP.toml")
+    s.add_argument("--shards", type=_positive, required=True, help="array size N")
+    s.add_argument("--out", default=DEFAULT_OUT, metavar="DIR")
+    s.add_argument("--script", default=None, metavar="FILE",
+                   help="where to write the script (default OUT/<name>/slurm/sweep.sbatch)")
+    s.add_argument("--cpus-per-task", type=_positive, default=DEFAULT_SLURM_CPUS,
+                   help="cores per array task (its --workers)")
+    s.add_argument("--time", default=DEFAULT_SLURM_TIME, help="wall time per array task")
+    s.add_argument("--mem", default=DEFAULT_SLURM_MEM, help="memory per array task")
+    s.add_argument("--partition", default=None)
+    s.add_argument("--account", default=None)
+    s.add_argument("--max-parallel", type=_positive, default=None,
+                   help="at most this many array tasks at once (--array=...%%K)")
+    s.set_defaults(func=cmd_slurm)
+
+
+def _print_summary(summary, quiet: bool) -> None:
+    where = f"shard {summary.shard[0]}/{summary.shard[1]} of " if summary.shard else ""
+    rate = summary.ran / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
+    print(f"{where}{summary.name}: {summary.ok} ok, {summary.failed} failed, "
+          f"{summary.pending} pending; this run: {summary.ran} runs in "
+          f"{summary.elapsed_s:.1f} s ({rate:.1f} runs/s), {summary.skipped} already done "
+          f"-> {summary.path}")
+    if summary.errors:
+        print("failures (most frequent first):", file=sys.stderr)
+        for message, count in summary.errors:
+            print(f"  {count} x {textwrap.shorten(message, 200)}", file=sys.stderr)
+    if summary.failed:
+        print(f"{summary.failed} runs failed; fix the cause and rerun with --retry-failed",
+              file=sys.stderr)
+    if summary.missing_outputs:
+        print(f"warning: outputs {summary.missing_outputs} listed in the experiment were "
+              "returned by no run", file=sys.stderr)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``relsim sweep``."""
+    from experiments.runner import SweepAborted, sweep
+
+    try:
+        summary = sweep(args.experiment, args.out, workers=args.workers,
+                        executor=args.executor, scheduler=args.scheduler, shard=args.shard,
+                        retry_failed=args.retry_failed, progress=not args.quiet)
+    except SweepAborted as exc:
+        print(f"relsim: sweep aborted: {exc}", file=sys.stderr)
+        return 1
+    _print_summary(summary, args.quiet)
+    return summary.exit_status
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """``relsim merge``."""
+    from experiments.runner import merge_shards
+
+    status = 0
+    for m in merge_shards(args.directory):
+        print(f"{m.path}: merged {len(m.shards_found)} shards -> {m.ok} ok, {m.failed} failed, "
+              f"{m.pending} pending")
+        if m.shards_missing:
+            print(f"  missing shards: {m.shards_missing}", file=sys.stderr)
+        status = max(status, m.exit_status)
+    return status
+
+
+def slurm_script(exp_path: Path, name: str, shards: int, out: Path, *, cpus: int, time: str,
+                 mem: str, partition: str | None, account: str | None,
+                 max_parallel: int | None, python: str, workdir: Path) -> str:
+    """The text of an sbatch job-array script running one shard per array task."""
+    log_dir = out / name / "slurm"
+    array = f"0-{shards - 1}" + (f"%{max_parallel}" if max_parallel else "")
+    lines = [
+        "#!/bin/bash",
+        f"#SBATCH --job-name=relsim-{name}",
+        f"#SBATCH --array={array}",
+        f"#SBATCH --cpus-per-task={cpus}",
+        f"#SBATCH --time={time}",
+        f"#SBATCH --mem={mem}",
+        f"#SBATCH --output={log_dir}/%A_%a.out",
+    ]
+    if partition:
+        lines.append(f"#SBATCH --partition={partition}")
+    if account:
+        lines.append(f"#SBATCH --account={account}")
+    q = shlex.quote
+    lines += [
+        "#",
+        f"# relsim sweep of {exp_path}, {shards} shards (array task I runs shard I/{shards}).",
+        "# Submit:        sbatch THIS_SCRIPT",
+        f"# Then merge:    {q(python)} -m experiments merge {q(str(out / name))}",
+        "#   (or chain:   sbatch --dependency=afterany:JOBID --wrap "
+        f"\"{python} -m experiments merge {out / name}\")",
+        "# A task that hits its time limit resumes where it stopped when resubmitted:",
+        "#   sbatch --array=I THIS_SCRIPT",
+        "set -euo pipefail",
+        f"cd {q(str(workdir))}",
+        f"{q(python)} -m experiments sweep {q(str(exp_path))} \\",
+        f"    --shard \"${{SLURM_ARRAY_TASK_ID}}/{shards}\" --out {q(str(out))} \\",
+        "    --workers \"${SLURM_CPUS_PER_TASK:-1}\" --quiet",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def cmd_slurm(args: argparse.Namespace) -> int:
+    """``relsim slurm``."""
+    from experiments.spec import load_experiment
+
+    exp = load_experiment(args.experiment)
+    out = Path(args.out).resolve()
+    script = Path(args.script) if args.script else out / exp.name / "slurm" / "sweep.sbatch"
+    text = slurm_script(Path(args.experiment).resolve(), exp.name, args.shards, out,
+                        cpus=args.cpus_per_task, time=args.time, mem=args.mem,
+                        partition=args.partition, account=args.account,
+                        max_parallel=args.max_parallel, python=sys.executable,
+                        workdir=Path.cwd())
+    script.parent.mkdir(parents=True, exist_ok=True)
+    (out / exp.name / "slurm").mkdir(parents=True, exist_ok=True)
+    script.write_text(text, encoding="utf-8")
+    script.chmod(0o755)
+    print(f"wrote {script}\nsubmit with:  sbatch {script}\nthen merge:   relsim merge "
+          f"{out / exp.name}")
+    return 0

@@ -1,0 +1,510 @@
+"""The sweep runner: experiment → design → chunks of runs → results store.
+
+`sweep` runs every (row, replicate, regime) of an experiment that is not stored yet,
+in chunks sized to about `CHUNK_TARGET_S` seconds of work (at most `CHUNK_MAX_RUNS`
+runs), on the chosen executor, writing each finished chunk as one atomic part file.
+Memory stays flat: chunks are produced lazily, only a bounded number is in flight, and
+results go to disk as they arrive.
+
+Run seeds come from `experiments.seeds.run_seed(master, row, replicate)`, so the runs
+table is identical (apart from ``wall_s``) whatever the executor, worker count, shard
+split or number of resumptions. Regimes of one (row, replicate) share the seed.
+
+Parameters of a run: the experiment's ``[params]``, then the row's factor values, then
+the regime's overrides.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from experiments import manifest as mf
+from experiments.design import build_design, design_summary
+from experiments.errors import UserError
+from experiments.executors import BrokenExecutor, make_executor
+from experiments.seeds import run_seed
+from experiments.spec import RESERVED_COLUMNS, Experiment, as_experiment
+from experiments.store import KEY, SHARDS, STATUS_OK, ResultStore, RunKey
+from experiments.worker import ChunkResult, RunRecord, Task, run_chunk
+
+#: Aim for chunks of about this much compute: long enough that dispatch and the part
+#: write are negligible, short enough that a kill loses little work.
+CHUNK_TARGET_S = 2.0
+#: Upper bound of runs per chunk (and per part file).
+CHUNK_MAX_RUNS = 256
+#: Chunks per worker the remaining work is split into at least, to balance the tail.
+TAIL_CHUNKS_PER_WORKER = 2
+#: Weight of the newest chunk in the running estimate of seconds per run.
+ESTIMATE_WEIGHT = 0.3
+#: Distinct error messages kept for the end summary.
+MAX_ERRORS_SHOWN = 5
+DEFAULT_OUT = Path("data/results")
+
+
+class SweepAborted(RuntimeError):
+    """The executor broke down (e.g. a worker process was killed); finished runs are kept."""
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def shard_dir(root: Path, shard: tuple[int, int]) -> Path:
+    """The directory of shard ``(index, count)`` under an experiment directory."""
+    index, count = shard
+    return root / SHARDS / f"shard-{index:03d}-of-{count:03d}"
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parse ``I/N`` (0-based shard index I of N shards).
+
+    Raises:
+        ValueError: Not of the form I/N with 0 <= I < N.
+    """
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like I/N (e.g. 0/4), got {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"--shard {text}: I must satisfy 0 <= I < N (shards are numbered "
+                         f"from 0, as SLURM_ARRAY_TASK_ID with --array=0-{max(count - 1, 0)})")
+    return index, count
+
+
+def run_keys(n_rows: int, replicates: int, regimes: list[str],
+             shard: tuple[int, int] | None = None) -> Iterator[RunKey]:
+    """All run keys, row-major; a shard takes the rows with ``row % N == I``."""
+    rows = range(n_rows) if shard is None else range(shard[0], n_rows, shard[1])
+    for row in rows:
+        for rep in range(replicates):
+            for regime in regimes:
+                yield row, rep, regime
+
+
+def _kind(values: list[Any]) -> pa.DataType:
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, bool) for v in present):
+        return pa.bool_()
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return pa.int64()
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return pa.float64()
+    return pa.string()
+
+
+def param_columns(exp: Experiment) -> dict[str, pa.DataType]:
+    """Parameter columns of the runs table and their types.
+
+    These are the experiment's fixed params, its factors and every regime override
+    (not all of the model's parameters: manifest.json records the full defaults once).
+    """
+    defaults = exp.defaults or {}
+    columns: dict[str, pa.DataType] = {}
+    override_names = [n for o in exp.regimes.values() for n in o]
+    for name in dict.fromkeys([*exp.params, *override_names]):
+        values = [exp.params.get(name, defaults.get(name))]
+        values += [o.get(name, values[0]) for o in exp.regimes.values()]
+        columns[name] = _kind(values)
+    for f in exp.factors:
+        if f.integer:
+            columns[f.name] = pa.int64()
+        elif f.values is not None:
+            columns[f.name] = _kind(list(f.values))
+        else:
+            columns[f.name] = pa.float64()
+    return columns
+
+
+def _py(value: Any) -> Any:
+    """A numpy scalar as the plain Python value the model should see."""
+    return value.item() if hasattr(value, "item") else value
+
+
+class TaskFactory:
+    """Builds the `Task` of a run key from the experiment and its design."""
+
+    def __init__(self, exp: Experiment, design: pd.DataFrame) -> None:
+        self.exp = exp
+        names = exp.factor_names
+        self._rows = [{n: _py(v) for n, v in zip(names, values, strict=True)}
+                      for values in design[names].itertuples(index=False, name=None)]
+        self._regimes = {"": {}, **exp.regimes}
+
+    def __call__(self, key: RunKey) -> Task:
+        """The task of one run key."""
+        row, rep, regime = key
+        params = {**self.exp.params, **self._rows[row], **self._regimes[regime]}
+        return Task(row, rep, regime, run_seed(self.exp.seed, row, rep), params)
+
+
+class Chunker:
+    """Cuts pending run keys into chunks sized from the observed seconds per run."""
+
+    def __init__(self, keys: list[RunKey], workers: int, target_s: float = CHUNK_TARGET_S,
+                 max_runs: int = CHUNK_MAX_RUNS) -> None:
+        self.keys = keys
+        self.workers = max(workers, 1)
+        self.target_s = target_s
+        self.max_runs = max_runs
+        self.seconds_per_run: float | None = None
+        self._next = 0
+
+    def observe(self, runs: int, seconds: float) -> None:
+        """Update the estimate of seconds per run with a finished chunk."""
+        if runs <= 0:
+            return
+        latest = seconds / runs
+        old = self.seconds_per_run
+        self.seconds_per_run = latest if old is None else (
+            (1 - ESTIMATE_WEIGHT) * old + ESTIMATE_WEIGHT * latest)
+
+    def size(self) -> int:
+        """Runs in the next chunk."""
+        remaining = len(self.keys) - self._next
+        if self.seconds_per_run is None:
+            return 1
+        by_time = self.target_s / max(self.seconds_per_run, 1e-9)
+        by_tail = math.ceil(remaining / (self.workers * TAIL_CHUNKS_PER_WORKER))
+        return int(max(1, min(by_time, by_tail, self.max_runs)))
+
+    def __iter__(self) -> Iterator[list[RunKey]]:
+        while self._next < len(self.keys):
+            n = self.size()
+            yield self.keys[self._next:self._next + n]
+            self._next += n
+
+
+def records_table(tasks: list[Task], records: list[RunRecord], params: dict[str, pa.DataType],
+                  outputs: list[str], defaults: dict[str, Any]) -> pa.Table:
+    """One chunk's runs as an Arrow table with the runs-table schema."""
+    cols: dict[str, list[Any]] = {
+        "row": [r.row for r in records], "replicate": [r.replicate for r in records],
+        "regime": [r.regime for r in records], "seed": [r.seed for r in records],
+    }
+    fields = [pa.field("row", pa.int64()), pa.field("replicate", pa.int64()),
+              pa.field("regime", pa.string()), pa.field("seed", pa.int64())]
+    for name, kind in params.items():
+        values = [t.params.get(name, defaults.get(name)) for t in tasks]
+        cols[name] = [str(v) if kind == pa.string() and v is not None else v for v in values]
+        fields.append(pa.field(name, kind))
+    for name in outputs:
+        cols[name] = [r.outputs.get(name, math.nan) for r in records]
+        fields.append(pa.field(name, pa.float64()))
+    cols["status"] = [r.status for r in records]
+    cols["error"] = [r.error for r in records]
+    cols["wall_s"] = [r.wall_s for r in records]
+    fields += [pa.field("status", pa.string()), pa.field("error", pa.string()),
+               pa.field("wall_s", pa.float64())]
+    return pa.table(cols, schema=pa.schema(fields))
+
+
+def series_frame(records: list[RunRecord]) -> pd.DataFrame | None:
+    """The chunk's daily series with key columns added, or None."""
+    frames = []
+    for r in records:
+        if r.series is None:
+            continue
+        frame = r.series if isinstance(r.series, pd.DataFrame) else pd.DataFrame(r.series)
+        frame = frame.copy()
+        for i, (name, value) in enumerate(zip((*KEY, "seed"),
+                                              (r.row, r.replicate, r.regime, r.seed),
+                                              strict=True)):
+            frame.insert(i, name, value)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+@dataclass
+class SweepSummary:
+    """What a sweep did.
+
+    Attributes:
+        path: The store the runs went to (``DIR/<name>`` or a shard's directory).
+        name: Experiment name.
+        ok: Stored ``ok`` runs of this store.
+        failed: Stored ``failed`` runs.
+        pending: Runs not stored yet.
+        ran: Runs executed by this invocation.
+        skipped: Runs skipped because they were already stored (resumption).
+        elapsed_s: Seconds this invocation took.
+        errors: The most frequent error messages of this invocation, with counts.
+        missing_outputs: Experiment ``outputs`` that no run returned.
+        shard: ``(index, count)`` when a shard was run.
+    """
+
+    path: Path
+    name: str
+    ok: int
+    failed: int
+    pending: int
+    ran: int
+    skipped: int
+    elapsed_s: float
+    errors: list[tuple[str, int]] = field(default_factory=list)
+    missing_outputs: list[str] = field(default_factory=list)
+    shard: tuple[int, int] | None = None
+
+    @property
+    def exit_status(self) -> int:
+        """0 when every run is ok, 1 when some failed or are pending."""
+        return 0 if self.failed == 0 and self.pending == 0 else 1
+
+
+def _failed_records(tasks: list[Task], error: BaseException) -> list[RunRecord]:
+    text = f"executor error: {type(error).__name__}: {error}"
+    return [RunRecord(t.row, t.replicate, t.regime, t.seed, "failed", text, 0.0) for t in tasks]
+
+
+def _progress(total: int, enabled: bool, name: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, unit="run", desc=name, dynamic_ncols=True,
+                smoothing=0.05, mininterval=0.5)
+
+
+def sweep(experiment: Experiment | str | Path, out: str | Path = DEFAULT_OUT, *,
+          workers: int | None = None, executor: str = "local", scheduler: Any = None,
+          shard: tuple[int, int] | None = None, retry_failed: bool = False,
+          progress: bool = False, chunk_target_s: float = CHUNK_TARGET_S,
+          max_chunk_runs: int = CHUNK_MAX_RUNS) -> SweepSummary:
+    """Run (or resume) an experiment and store its runs.
+
+    Args:
+        experiment: An `Experiment` or the path of an experiment file.
+        out: Results root; runs go to ``out/<name>/`` (a shard's to
+            ``out/<name>/shards/shard-III-of-NNN/``).
+        workers: Worker processes (default: usable cores).
+        executor: ``serial``, ``local`` (process pool) or ``dask``.
+        scheduler: Dask scheduler address, Client or cluster object (implies ``dask``).
+        shard: ``(index, count)``: run only the rows with ``row % count == index``.
+        retry_failed: Rerun runs stored as failed.
+        progress: Show a progress bar on stderr.
+        chunk_target_s: Seconds of work per chunk to aim for.
+        max_chunk_runs: Most runs per chunk.
+
+    Returns:
+        A `SweepSummary`.
+
+    Raises:
+        UserError: Bad experiment, or the results directory holds another experiment.
+        SweepAborted: The executor broke down; finished runs are kept.
+    """
+    started = time.perf_counter()
+    exp = as_experiment(experiment)
+    root = Path(out) / exp.name
+    store = ResultStore(shard_dir(root, shard) if shard else root)
+    design = build_design(exp)
+    params = param_columns(exp)
+    all_keys = list(run_keys(len(design), exp.replicates, exp.regime_names, shard))
+
+    previous = store.read_manifest()
+    if previous is not None and previous.get("identity") != exp.identity():
+        raise UserError(f"{store.root} holds results of a different version of experiment "
+                        f"'{exp.name}' (its design, model, seed, params or regimes differ); "
+                        "use another --out or name, or remove that directory")
+    store.create()
+    store.write_design(design)
+    outputs: list[str] = list((previous or {}).get("output_columns", []))
+    manifest = mf.build_manifest(exp, design_summary(exp, design), output_columns=outputs,
+                                 param_columns=list(params), runs_total=len(all_keys),
+                                 shard=shard, previous=previous)
+    store.write_manifest(manifest)
+
+    done = store.finished_keys(include_failed=not retry_failed)
+    if shard is not None:
+        done |= ResultStore(root).finished_keys(include_failed=not retry_failed)
+    pending = [k for k in all_keys if k not in done]
+    make_task = TaskFactory(exp, design)
+    reserved = frozenset(RESERVED_COLUMNS) | frozenset(params)
+    run = partial(_run_tasks, exp.model, exp.series, reserved)
+    errors: Counter[str] = Counter()
+    ran = 0
+    session: dict[str, Any] = {"started": mf.now(), "runs": 0, "failed": 0}
+    bar = _progress(len(pending), progress, exp.name)
+    try:
+        with make_executor(executor, workers, scheduler, quiet=not progress) as ex:
+            session.update(ex.describe())
+            chunker = Chunker(pending, ex.workers, chunk_target_s, max_chunk_runs)
+            chunks = ([make_task(k) for k in keys] for keys in chunker)
+            for tasks, result, error in ex.imap_unordered(run, chunks):
+                if error is not None:
+                    if isinstance(error, BrokenExecutor):
+                        raise SweepAborted(str(error)) from error
+                    result = ChunkResult(_failed_records(tasks, error), 0.0)
+                records = result.records
+                for r in records:
+                    for name in r.outputs:
+                        if name not in outputs:
+                            outputs.append(name)
+                table = records_table(tasks, records, params, outputs, exp.defaults or {})
+                store.write_part(table, [(t.row, t.replicate, t.regime) for t in tasks],
+                                 series_frame(records))
+                chunker.observe(len(records), result.compute_s)
+                n_failed = sum(r.status != STATUS_OK for r in records)
+                errors.update(r.error[:300] for r in records if r.status != STATUS_OK)
+                ran += len(records)
+                session["runs"] += len(records)
+                session["failed"] += n_failed
+                bar.update(len(records))
+                bar.set_postfix(failed=session["failed"], refresh=False)
+    except BrokenExecutor as exc:
+        raise SweepAborted(f"a worker died ({exc}); {ran} runs of this session are stored, "
+                           "rerun the same command to resume") from exc
+    finally:
+        bar.close()
+        _finish(store, manifest, exp, set(all_keys), outputs, session)
+
+    counts = store.counts(expected=set(all_keys))
+    return SweepSummary(
+        path=store.root, name=exp.name, ok=counts.ok, failed=counts.failed,
+        pending=counts.pending, ran=ran, skipped=len(all_keys) - len(pending),
+        elapsed_s=time.perf_counter() - started, errors=errors.most_common(MAX_ERRORS_SHOWN),
+        missing_outputs=[o for o in exp.outputs if outputs and o not in outputs], shard=shard,
+    )
+
+
+def _run_tasks(model_ref: str, series: bool, reserved: frozenset[str],
+               tasks: list[Task]) -> ChunkResult:
+    return run_chunk(model_ref, tasks, series, reserved)
+
+
+def _finish(store: ResultStore, manifest: dict[str, Any], exp: Experiment, keys: set[RunKey],
+            outputs: list[str], session: dict[str, Any]) -> None:
+    """Compact the store and record the final counts in the manifest."""
+    store.compact()
+    counts = store.counts(expected=keys)
+    session["finished"] = mf.now()
+    manifest["sessions"] = [*manifest.get("sessions", []), session]
+    manifest["counts"] = counts.to_dict()
+    manifest["output_columns"] = list(outputs)
+    manifest["status"] = "complete" if counts.pending == 0 else "incomplete"
+    manifest["times"]["finished"] = session["finished"]
+    store.write_manifest(manifest)
+
+
+def run_experiment(experiment: Experiment | str | Path, out: str | Path = DEFAULT_OUT,
+                   **options: Any) -> Path:
+    """Run (or resume) an experiment; return its results directory ``out/<name>``.
+
+    Accepts the keyword options of `sweep`. Failed runs do not raise: they are recorded
+    with ``status = failed`` (see manifest.json's counts).
+    """
+    summary = sweep(experiment, out, **options)
+    return summary.path
+
+
+# --------------------------------------------------------------------------- merge
+
+
+@dataclass
+class MergeSummary:
+    """What `merge_shards` did for one experiment directory."""
+
+    path: Path
+    shards_found: list[str]
+    shards_missing: list[int]
+    ok: int
+    failed: int
+    pending: int
+
+    @property
+    def exit_status(self) -> int:
+        """0 when every run is ok, 1 when some failed or are pending."""
+        return 0 if self.failed == 0 and self.pending == 0 else 1
+
+
+def _copy_parts(src: Path, dst: Path) -> int:
+    import shutil
+
+    from experiments.store import PART_GLOB, _tmp_path
+
+    copied = 0
+    if not src.is_dir():
+        return 0
+    dst.mkdir(parents=True, exist_ok=True)
+    for part in sorted(src.glob(PART_GLOB)):
+        tmp = _tmp_path(dst / part.name)
+        shutil.copyfile(part, tmp)
+        Path(tmp).replace(dst / part.name)
+        copied += 1
+    return copied
+
+
+def merge_shards(directory: str | Path) -> list[MergeSummary]:
+    """Combine the shards of one experiment (or of every experiment under a directory).
+
+    ``directory`` is ``DIR/<name>`` (holding ``shards/``) or ``DIR`` itself. The shards'
+    parts are copied into ``DIR/<name>/runs/`` (and ``series/``), duplicates are dropped
+    by run key, and manifest.json records the merged counts and each shard's provenance.
+    Merging is idempotent: rerun it after more shards finish. Shard directories are kept.
+
+    Raises:
+        UserError: No shards found, or shards of different experiments.
+    """
+    root = Path(directory)
+    if not root.is_dir():
+        raise UserError(f"merge: directory not found: {root}")
+    if (root / SHARDS).is_dir():
+        targets = [root]
+    else:
+        targets = sorted(c for c in root.iterdir() if (c / SHARDS).is_dir())
+    if not targets:
+        raise UserError(f"merge: no shards under {root} (expected {root}/shards/shard-*-of-*/ "
+                        f"or {root}/<name>/shards/...; shards are written by "
+                        "'relsim sweep --shard I/N')")
+    return [_merge_one(t) for t in targets]
+
+
+def _merge_one(root: Path) -> MergeSummary:
+    shard_stores = [ResultStore(d) for d in sorted((root / SHARDS).glob("shard-*-of-*"))]
+    manifests = [(s, s.read_manifest()) for s in shard_stores]
+    manifests = [(s, m) for s, m in manifests if m is not None]
+    if not manifests:
+        raise UserError(f"merge: no shard under {root / SHARDS} has a manifest.json")
+    identities = {m["identity"] for _, m in manifests}
+    main = ResultStore(root)
+    own = main.read_manifest()
+    if own is not None and own.get("identity") not in identities:
+        identities.add(own.get("identity"))
+    if len(identities) > 1:
+        raise UserError(f"merge: the shards under {root} come from different versions of the "
+                        "experiment (their identities differ); merge only shards of one "
+                        "experiment file")
+    main.create()
+    for store, _ in manifests:
+        main.write_design(pd.read_parquet(store.design_path))
+        _copy_parts(store.runs_dir, main.runs_dir)
+        _copy_parts(store.series_dir, main.series_dir)
+    main.compact()
+
+    first = manifests[0][1]
+    regimes = list(first["regimes"]) or [""]
+    keys = set(run_keys(first["design_rows"], first["replicates"], regimes))
+    counts = main.counts(expected=keys)
+    split = {m["shard"]["count"] for _, m in manifests}
+    present = {m["shard"]["index"] for _, m in manifests}
+    missing = sorted(set(range(max(split))) - present) if len(split) == 1 else []
+    outputs = list(dict.fromkeys(o for _, m in manifests for o in m.get("output_columns", [])))
+    merged = {**first, "shard": None, "runs_total": len(keys), "counts": counts.to_dict(),
+              "output_columns": outputs,
+              "status": "complete" if counts.pending == 0 else "incomplete",
+              "merged_from": [{"dir": str(s.root.relative_to(root)), "shard": m["shard"],
+                               "counts": m["counts"], "provenance": m["provenance"],
+                               "times": m["times"], "sessions": m.get("sessions", [])}
+                              for s, m in manifests],
+              "sessions": [], "times": {**first["times"], "merged": mf.now()}}
+    main.write_manifest(merged)
+    return MergeSummary(root, [s.root.name for s, _ in manifests], missing, counts.ok,
+                        counts.failed, counts.pending)

@@ -1,0 +1,335 @@
+"""The results store: ``DIR/<name>/`` with manifest.json, design.parquet and runs parts.
+
+Layout (INTERFACE.md, "Results directory")::
+
+    DIR/<name>/manifest.json         provenance, design facts, counts
+    DIR/<name>/design.parquet        column ``row`` plus factors
+    DIR/<name>/runs/part-*.parquet   one row per run
+    DIR/<name>/series/part-*.parquet daily series (only with ``series = true``)
+    DIR/<name>/shards/shard-I-of-N/  a shard's own store, until ``relsim merge``
+
+Every file is written to a hidden temporary name in its final directory and then
+``os.replace``-d into place, so a killed sweep leaves no partial file, and readers
+(``pandas.read_parquet`` of the directory, which skips names starting with ``.``) never
+see one. A part's name is a hash of its run keys, so reruns and shards never collide.
+
+The store keeps one row per run key (row, replicate, regime): `ResultStore.compact`
+drops superseded ``failed`` rows after a retry (an ``ok`` row wins, otherwise the newest)
+and rewrites parts so every part has the same columns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from experiments.errors import UserError
+
+KEY = ("row", "replicate", "regime")
+MANIFEST = "manifest.json"
+DESIGN = "design.parquet"
+RUNS = "runs"
+SERIES = "series"
+SHARDS = "shards"
+PART_GLOB = "part-*.parquet"
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"
+#: Temporary files older than this with no live writer are removed at start-up.
+STALE_TMP_S = 3600.0
+_DIGEST_CHARS = 20
+
+RunKey = tuple[int, int, str]
+
+
+def part_name(keys: Iterable[RunKey]) -> str:
+    """Deterministic part file name from the run keys it holds."""
+    text = "\n".join(f"{r}/{p}/{g}" for r, p, g in sorted(keys))
+    return f"part-{hashlib.sha1(text.encode()).hexdigest()[:_DIGEST_CHARS]}.parquet"
+
+
+def _tmp_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{socket.gethostname()}.{os.getpid()}.tmp")
+
+
+def write_table_atomic(table: pa.Table, target: Path) -> None:
+    """Write a parquet table to ``target`` via a temporary file and ``os.replace``."""
+    tmp = _tmp_path(target)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_json_atomic(data: dict[str, Any], target: Path) -> None:
+    """Write JSON to ``target`` via a temporary file and ``os.replace``."""
+    tmp = _tmp_path(target)
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n",
+                   encoding="utf-8")
+    os.replace(tmp, target)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_tmp(directory: Path) -> int:
+    """Delete temporary files left by killed writers; return how many."""
+    removed = 0
+    host = socket.gethostname()
+    for tmp in directory.glob(".*.tmp"):
+        parts = tmp.name.split(".")
+        try:
+            pid = int(parts[-2])
+        except (IndexError, ValueError):
+            continue
+        same_host_dead = parts[-3] == host and not _pid_alive(pid)
+        old = time.time() - tmp.stat().st_mtime > STALE_TMP_S
+        if same_host_dead or old:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                removed += 1
+    return removed
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Runs ok, failed and still pending."""
+
+    ok: int
+    failed: int
+    pending: int
+
+    @property
+    def total(self) -> int:
+        """All runs of the experiment (or the shard)."""
+        return self.ok + self.failed + self.pending
+
+    def to_dict(self) -> dict[str, int]:
+        """As recorded in manifest.json."""
+        return {"ok": self.ok, "failed": self.failed, "pending": self.pending,
+                "total": self.total}
+
+
+class ResultStore:
+    """One experiment's results directory (or one shard's)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.runs_dir = self.root / RUNS
+        self.series_dir = self.root / SERIES
+        self.manifest_path = self.root / MANIFEST
+        self.design_path = self.root / DESIGN
+
+    # ------------------------------------------------------------------ set-up
+    def create(self) -> None:
+        """Create the directories and clear temporary files of killed writers."""
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_tmp(self.runs_dir)
+        if self.series_dir.exists():
+            remove_stale_tmp(self.series_dir)
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        """The manifest, or None if there is none yet."""
+        if not self.manifest_path.exists():
+            return None
+        return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        """Write manifest.json atomically."""
+        write_json_atomic(manifest, self.manifest_path)
+
+    def write_design(self, design: pd.DataFrame) -> None:
+        """Write design.parquet, or check that the existing one is the same design."""
+        if self.design_path.exists():
+            old = pd.read_parquet(self.design_path)
+            if not _same_frame(old, design):
+                raise UserError(f"{self.design_path} holds a different design than this "
+                                "experiment; use another --out or name, or remove the "
+                                "directory")
+            return
+        table = pa.Table.from_pandas(design, preserve_index=False)
+        write_table_atomic(table, self.design_path)
+
+    # ------------------------------------------------------------------ parts
+    def parts(self) -> list[Path]:
+        """Runs part files, sorted by name."""
+        return sorted(self.runs_dir.glob(PART_GLOB)) if self.runs_dir.exists() else []
+
+    def write_part(self, table: pa.Table, keys: list[RunKey],
+                   series: pd.DataFrame | None = None) -> Path:
+        """Write one chunk's runs (and its series first) atomically; return the part path."""
+        name = part_name(keys)
+        if series is not None and len(series):
+            self.series_dir.mkdir(parents=True, exist_ok=True)
+            frame = pa.Table.from_pandas(series, preserve_index=False)
+            write_table_atomic(frame, self.series_dir / name)
+        target = self.runs_dir / name
+        write_table_atomic(table, target)
+        return target
+
+    def scan(self) -> pd.DataFrame:
+        """Key and status of every stored row, with its part file and the file's mtime."""
+        frames = []
+        for part in self.parts():
+            t = pq.read_table(part, columns=[*KEY, "status"]).to_pandas()
+            t["part"] = part.name
+            t["mtime"] = part.stat().st_mtime_ns
+            frames.append(t)
+        if not frames:
+            return pd.DataFrame({"row": [], "replicate": [], "regime": [], "status": [],
+                                 "part": [], "mtime": []})
+        return pd.concat(frames, ignore_index=True)
+
+    def finished_keys(self, include_failed: bool = True) -> set[RunKey]:
+        """Keys of stored runs (``ok`` only when ``include_failed`` is False)."""
+        scan = self.scan()
+        if not include_failed:
+            scan = scan[scan["status"] == STATUS_OK]
+        return set(zip(scan["row"].astype(int), scan["replicate"].astype(int),
+                       scan["regime"].astype(str), strict=True))
+
+    def counts(self, expected: set[RunKey] | None = None, total: int | None = None) -> Counts:
+        """Count stored runs by status (after `compact` there is one row per key)."""
+        scan = _best_rows(self.scan())
+        if expected is not None:
+            keys = list(zip(scan["row"].astype(int), scan["replicate"].astype(int),
+                            scan["regime"].astype(str), strict=True))
+            scan = scan[[k in expected for k in keys]]
+            total = len(expected)
+        ok = int((scan["status"] == STATUS_OK).sum())
+        failed = int((scan["status"] != STATUS_OK).sum())
+        pending = max((total if total is not None else ok + failed) - ok - failed, 0)
+        return Counts(ok, failed, pending)
+
+    # ------------------------------------------------------------------ housekeeping
+    def compact(self) -> int:
+        """Keep one row per run key and give every part the same columns.
+
+        Returns:
+            The number of superseded rows removed.
+        """
+        scan = self.scan()
+        if scan.empty:
+            return 0
+        best = _best_rows(scan)
+        keep = set(zip(best["part"], best["row"], best["replicate"], best["regime"],
+                       strict=True))
+        removed = 0
+        schema = self.unified_schema()
+        for part in self.parts():
+            table = pq.read_table(part)
+            rows = table.select(list(KEY)).to_pylist()
+            mask = [(part.name, r["row"], r["replicate"], r["regime"]) in keep for r in rows]
+            dropped = len(mask) - sum(mask)
+            conforming = table.schema.equals(schema)
+            if dropped == 0 and conforming:
+                continue
+            removed += dropped
+            if not any(mask):
+                part.unlink()
+                continue
+            table = _conform(table.filter(pa.array(mask)), schema)
+            write_table_atomic(table, part)
+        return removed
+
+    def unified_schema(self) -> pa.Schema:
+        """The union of the parts' columns, in first-seen order."""
+        fields: dict[str, pa.Field] = {}
+        for part in self.parts():
+            for f in pq.read_schema(part):
+                if f.name not in fields or pa.types.is_null(fields[f.name].type):
+                    fields[f.name] = f
+        names = list(fields)
+        tail = [n for n in ("status", "error", "wall_s") if n in fields]
+        order = [n for n in names if n not in tail] + tail
+        return pa.schema([fields[n].remove_metadata() for n in order])
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Reorder and extend a table to ``schema`` (missing columns become nulls)."""
+    columns = []
+    for f in schema:
+        if f.name in table.column_names:
+            columns.append(table.column(f.name).cast(f.type))
+        else:
+            columns.append(pa.nulls(len(table), type=f.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _best_rows(scan: pd.DataFrame) -> pd.DataFrame:
+    """One row per key: ``ok`` beats ``failed``; then the newest part; then the name."""
+    if scan.empty:
+        return scan
+    ranked = scan.assign(_ok=(scan["status"] == STATUS_OK).astype(int))
+    ranked = ranked.sort_values(["_ok", "mtime", "part"], ascending=[False, False, False],
+                                kind="stable")
+    return ranked.drop_duplicates(list(KEY), keep="first").drop(columns="_ok")
+
+
+def _same_frame(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    if list(a.columns) != list(b.columns) or a.shape != b.shape:
+        return False
+    try:
+        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True),
+                                      check_dtype=False, check_exact=True)
+    except AssertionError:
+        return False
+    return True
+
+
+def read_parts(paths: Iterable[Path]) -> pd.DataFrame:
+    """Concatenate part files (columns are unioned)."""
+    frames = [pq.read_table(p).to_pandas() for p in paths]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=[*KEY, "seed", "status", "error", "wall_s"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def read_runs(directory: str | Path, *, failed: bool = True) -> pd.DataFrame:
+    """The runs table of a results directory, one row per run, sorted by run key.
+
+    This reads only the files of the documented layout; ``analysis`` can do the same
+    with ``pandas.read_parquet(DIR / "runs")``.
+
+    Args:
+        directory: ``DIR/<name>`` (the directory holding manifest.json and runs/).
+        failed: Keep failed runs (their outputs are NaN).
+
+    Raises:
+        UserError: The directory holds no runs.
+    """
+    store = ResultStore(directory)
+    parts = store.parts()
+    if not parts:
+        hint = ""
+        if (store.root / SHARDS).is_dir():
+            hint = "; it holds unmerged shards: run 'relsim merge' first"
+        raise UserError(f"no runs found in {store.runs_dir}{hint}")
+    frame = read_parts(parts)
+    frame["_ok"] = (frame["status"] == STATUS_OK).astype(int)
+    frame = frame.sort_values("_ok", ascending=False, kind="stable")
+    frame = frame.drop_duplicates(list(KEY), keep="first").drop(columns="_ok")
+    if not failed:
+        frame = frame[frame["status"] == STATUS_OK]
+    return frame.sort_values(list(KEY), kind="stable").reset_index(drop=True)

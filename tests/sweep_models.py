@@ -1,0 +1,55 @@
+"""Small models for testing the sweep runner: any ``fn(params, seed) -> dict`` works.
+
+`ishigami` is deterministic (it ignores the seed), so the whole pipeline can be checked
+against the Ishigami function's analytic Sobol indices. `noisy` uses the seed, so seed
+handling shows in its outputs. `flaky` raises on part of the input space. `slow` sleeps,
+for the kill-and-resume test. (`sweep_checked_model` exposes ``Params`` and is validated
+like our model.)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pandas as pd
+
+ISHIGAMI_A = 7.0
+ISHIGAMI_B = 0.1
+
+
+def ishigami(params: dict, seed: int) -> dict[str, float]:
+    """Ishigami function (a = 7, b = 0.1) of x1, x2, x3."""
+    x1, x2, x3 = params["x1"], params["x2"], params["x3"]
+    y = math.sin(x1) + ISHIGAMI_A * math.sin(x2) ** 2 + ISHIGAMI_B * x3**4 * math.sin(x1)
+    return {"y": y}
+
+
+def noisy(params: dict, seed: int, series: bool = False) -> dict:
+    """Ishigami plus seeded noise; optional daily series; also echoes a regime parameter."""
+    rng = np.random.default_rng(seed)
+    out: dict = {
+        "y": ishigami(params, seed)["y"] + rng.normal(0.0, params.get("noise", 1.0)),
+        "u": float(rng.random()),
+        "shift": float(params.get("shift", 0.0)),
+        "infinite": math.inf,
+    }
+    if series:
+        days = int(params.get("days", 3))
+        out["series"] = pd.DataFrame({"day": np.arange(days), "v": rng.random(days)})
+    return out
+
+
+def flaky(params: dict, seed: int) -> dict[str, float]:
+    """Raises for x1 > 0.5; otherwise returns x1 + the seed's first uniform."""
+    if params["x1"] > 0.5:
+        raise ValueError(f"x1 too large: {params['x1']:.6f}")
+    return {"y": params["x1"] + float(np.random.default_rng(seed).random())}
+
+
+def slow(params: dict, seed: int) -> dict[str, float]:
+    """Sleeps params['sleep'] seconds, then returns seeded values."""
+    time.sleep(params.get("sleep", 0.01))
+    rng = np.random.default_rng(seed)
+    return {"y": params["x1"] * float(rng.normal()), "z": float(rng.random())}
