@@ -1,0 +1,381 @@
+"""Publication figures in one consistent style (seaborn, paper context, colour-blind palette).
+
+Every function takes stored results (DataFrames) and returns a matplotlib Figure; the
+caller saves it with `save_figure` (vector PDF plus 300 dpi PNG). Widths are a journal's
+single column (3.5 in) and double column (7.2 in). Axis labels carry units: money is per
+measured day (the model's KPI convention), times are in working days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.colors import TwoSlopeNorm  # noqa: E402
+
+SINGLE_COLUMN_IN = 3.5
+DOUBLE_COLUMN_IN = 7.2
+DPI = 300
+FONT_SIZE = 8
+#: Rolling window (days) that smooths noisy daily series before averaging replicates.
+SMOOTH_DAYS = 20
+#: Replicate band: this central share of the replicates (10th to 90th percentile).
+BAND_LOW, BAND_HIGH = 0.10, 0.90
+#: Regime order and names in legends.
+REGIME_ORDER = ("relationship", "sacred")
+CHANNELS = ("online", "support", "sales", "field")
+ACTIVITIES = ("handling", "lobbying", "apologising", "upkeep", "selling")
+DIVERGING_CMAP = "vlag"
+
+#: Axis labels with units for known outputs and series (anything else: its name).
+LABELS = {
+    "profit": "profit (money/day)",
+    "revenue": "revenue (money/day)",
+    "cost": "cost (money/day)",
+    "otd": "on-time delivery (share)",
+    "otd_need": "on time vs need (share)",
+    "lead_time_mean": "mean lead time (days)",
+    "lead_time_p90": "p90 lead time (days)",
+    "quoted_lead_time_mean": "mean quoted lead time (days)",
+    "trust_mean": "mean trust (0–1)",
+    "padding_mean": "mean padding (share)",
+    "buffer": "safety buffer (days)",
+    "buffer_final": "final buffer (days)",
+    "quoted_lead_time": "quoted lead time (days)",
+    "lead_time": "actual lead time (days)",
+    "otd_rolling": "on-time rate, rolling (share)",
+    "share_online": "share online",
+    "selling_hours": "selling (h/day)",
+    "customers_active": "active customers",
+    "utilization": "utilization (–)",
+    "process_cv": "execution noise CV (–)",
+    "disruption_rate": "disruption rate (1/day)",
+    "disruption_severity": "disruption severity (share of day)",
+    "complex_share": "share of complex deals (–)",
+    "changeover_hours": "changeover (h)",
+    "work_cv": "work-content CV (–)",
+    "influence": "salesperson influence (–)",
+}
+
+
+def label(name: str) -> str:
+    """Return the axis label (with unit) of an output, series or factor."""
+    if name.startswith("delta_"):
+        base = name[len("delta_"):]
+        text = LABELS.get(base, base.replace("_", " "))
+        return f"Δ {text}\nrelationship − sacred"
+    return LABELS.get(name, name.replace("_", " "))
+
+
+def set_style() -> None:
+    """Apply the project's figure style (paper context, ticks, colour-blind palette)."""
+    sns.set_theme(context="paper", style="ticks", palette="colorblind", font="DejaVu Sans",
+                  rc={"font.size": FONT_SIZE, "axes.labelsize": FONT_SIZE,
+                      "axes.titlesize": FONT_SIZE, "xtick.labelsize": FONT_SIZE - 1,
+                      "ytick.labelsize": FONT_SIZE - 1, "legend.fontsize": FONT_SIZE - 1,
+                      "legend.title_fontsize": FONT_SIZE - 1, "axes.linewidth": 0.6,
+                      "lines.linewidth": 1.2, "pdf.fonttype": 42, "ps.fonttype": 42,
+                      "savefig.bbox": "tight", "savefig.pad_inches": 0.02})
+
+
+def regime_colors(regimes: Sequence[str]) -> dict[str, tuple]:
+    """Return a fixed colour per regime (relationship and sacred always the same)."""
+    palette = sns.color_palette("colorblind")
+    known = {name: palette[i] for i, name in enumerate(REGIME_ORDER)}
+    others = iter(palette[len(REGIME_ORDER):])
+    return {r: known.get(r) or next(others) for r in regimes}
+
+
+def ordered_regimes(values: Sequence[str]) -> list[str]:
+    """Return the regimes, relationship and sacred first."""
+    present = list(dict.fromkeys(values))
+    return [r for r in REGIME_ORDER if r in present] + [r for r in present
+                                                          if r not in REGIME_ORDER]
+
+
+def save_figure(fig: plt.Figure, directory: Path, stem: str) -> list[Path]:
+    """Save ``fig`` as ``stem.pdf`` and ``stem.png`` (300 dpi) and close it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / f"{stem}.pdf", directory / f"{stem}.png"]
+    fig.savefig(paths[0])
+    fig.savefig(paths[1], dpi=DPI)
+    plt.close(fig)
+    return paths
+
+
+def _smoothed(series: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per-run rolling mean of one series (keys: regime, replicate, day)."""
+    frame = series[["regime", "replicate", "day", column]].sort_values(
+        ["regime", "replicate", "day"])
+    frame[column] = frame.groupby(["regime", "replicate"])[column].transform(
+        lambda s: s.rolling(SMOOTH_DAYS, min_periods=1).mean())
+    return frame
+
+
+def replicate_band(series: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Mean over replicates and the 10–90% band of the smoothed series, per regime and day."""
+    frame = _smoothed(series, column)
+    grouped = frame.groupby(["regime", "day"])[column]
+    out = grouped.mean().rename("mean").to_frame()
+    out["low"] = grouped.quantile(BAND_LOW)
+    out["high"] = grouped.quantile(BAND_HIGH)
+    return out.reset_index()
+
+
+def _band_plot(ax, series: pd.DataFrame, column: str, colors: dict, linestyle="-",
+               suffix: str = "") -> None:
+    band = replicate_band(series, column)
+    for regime in ordered_regimes(band["regime"]):
+        part = band[band["regime"] == regime]
+        ax.fill_between(part["day"], part["low"], part["high"], color=colors[regime],
+                        alpha=0.2, linewidth=0)
+        ax.plot(part["day"], part["mean"], color=colors[regime], linestyle=linestyle,
+                label=f"{regime or 'run'}{suffix}")
+
+
+def _mark_warmup(ax, warmup: float | None) -> None:
+    if warmup:
+        ax.axvline(warmup, color="0.6", linewidth=0.6, linestyle=":")
+
+
+#: Panels of the vicious-cycle figure: series key, panel title, y-axis unit.
+VICIOUS_PANELS = (
+    ("buffer", "Planner's safety buffer", "days"),
+    ("lead_times", "Quoted (dashed) and actual lead time", "days"),
+    ("otd_rolling", "On-time delivery, rolling", "share of orders"),
+    ("trust_mean", "Customers' trust", "mean trust (0–1)"),
+    ("padding_mean", "Padding of requested dates", "share of need"),
+    ("autonomy_mean", "Salespeople's autonomy", "probability (0–1)"),
+)
+
+
+def vicious_cycle(series: pd.DataFrame, warmup: float | None = None) -> plt.Figure:
+    """The vicious cycle over time for each regime, with replicate bands.
+
+    Panels (those present in the series): safety buffer; quoted (dashed) and actual
+    (solid) lead time; rolling on-time rate; trust; padding; autonomy. Lines are the mean
+    over replicates of each run's 20-day rolling mean; bands span the 10th to 90th
+    percentile of replicates. The dotted vertical line is the end of the warm-up.
+    """
+    panels = [(key, title, unit) for key, title, unit in VICIOUS_PANELS
+              if key in series.columns or (key == "lead_times" and (
+                  "lead_time" in series.columns or "quoted_lead_time" in series.columns))]
+    if not panels:
+        raise ValueError("the series hold none of the vicious-cycle variables")
+    ncols = 3 if len(panels) > 4 else 2
+    nrows = int(np.ceil(len(panels) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(DOUBLE_COLUMN_IN, 2.0 * nrows),
+                             sharex=True, squeeze=False)
+    colors = regime_colors(ordered_regimes(series["regime"]))
+    for ax, (key, title, unit) in zip(axes.flat, panels, strict=False):
+        if key == "lead_times":
+            if "quoted_lead_time" in series.columns:
+                _band_plot(ax, series, "quoted_lead_time", colors, "--", " (quoted)")
+            if "lead_time" in series.columns:
+                _band_plot(ax, series, "lead_time", colors, "-", " (actual)")
+        else:
+            _band_plot(ax, series, key, colors)
+        _mark_warmup(ax, warmup)
+        ax.set_title(title)
+        ax.set_ylabel(unit)
+        ax.set_ylim(bottom=0)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("day")
+    handles = [plt.Line2D([], [], color=colors[r], label=r) for r in colors]
+    handles += [plt.Line2D([], [], color="0.3", linestyle="--", label="quoted lead time"),
+                plt.Line2D([], [], color="0.3", linestyle="-", label="actual lead time")]
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), frameon=False,
+               bbox_to_anchor=(0.5, 1.02))
+    sns.despine(fig)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    return fig
+
+
+def _rolling_share(series: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Per run rolling sums of ``columns`` turned into shares, averaged over replicates."""
+    frame = series[["regime", "replicate", "day", *columns]].sort_values(
+        ["regime", "replicate", "day"])
+    rolled = frame.groupby(["regime", "replicate"])[columns].transform(
+        lambda s: s.rolling(SMOOTH_DAYS, min_periods=1).sum())
+    total = rolled.sum(axis=1).replace(0.0, np.nan)
+    shares = rolled.div(total, axis=0)
+    shares[["regime", "day"]] = frame[["regime", "day"]]
+    return shares.groupby(["regime", "day"])[columns].mean().reset_index()
+
+
+def _stacked_by_regime(table: pd.DataFrame, columns: list[str], names: list[str],
+                       ylabel: str, warmup: float | None, ylim: float | None) -> plt.Figure:
+    regimes = ordered_regimes(table["regime"])
+    fig, axes = plt.subplots(1, len(regimes), figsize=(DOUBLE_COLUMN_IN, 2.3),
+                             sharey=True, squeeze=False)
+    palette = sns.color_palette("colorblind", len(columns))
+    for ax, regime in zip(axes[0], regimes, strict=False):
+        part = table[table["regime"] == regime].sort_values("day")
+        ax.stackplot(part["day"], *[part[c].fillna(0.0) for c in columns], labels=names,
+                     colors=palette, alpha=0.9, linewidth=0)
+        _mark_warmup(ax, warmup)
+        ax.set_title(regime or "run")
+        ax.set_xlabel("day")
+        ax.set_xlim(part["day"].min(), part["day"].max())
+        if ylim is not None:
+            ax.set_ylim(0, ylim)
+    axes[0][0].set_ylabel(ylabel)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles[::-1], labels[::-1], loc="center left", bbox_to_anchor=(1.0, 0.5),
+               frameon=False)
+    sns.despine(fig)
+    fig.tight_layout()
+    return fig
+
+
+def channel_columns(series: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The per-channel order columns present (``orders_<c>``, else ``share_<c>``)."""
+    for prefix in ("orders_", "share_"):
+        cols = [f"{prefix}{c}" for c in CHANNELS if f"{prefix}{c}" in series.columns]
+        if cols:
+            return cols, [c[len(prefix):] for c in cols]
+    return [], []
+
+
+def channel_mix(series: pd.DataFrame, warmup: float | None = None) -> plt.Figure:
+    """Share of orders by channel over time, one panel per regime (20-day rolling)."""
+    cols, names = channel_columns(series)
+    if not cols:
+        raise ValueError("the series hold no channel columns (orders_<channel>)")
+    return _stacked_by_regime(_rolling_share(series, cols), cols, names,
+                              "share of orders by channel", warmup, 1.0)
+
+
+def sales_time(series: pd.DataFrame, warmup: float | None = None) -> plt.Figure:
+    """Salespeople's hours per day by activity over time, one panel per regime."""
+    cols = [f"hours_{a}" for a in ACTIVITIES if f"hours_{a}" in series.columns]
+    if not cols:
+        raise ValueError("the series hold no salesperson hours (hours_<activity>)")
+    frames = [replicate_band(series, c).set_index(["regime", "day"])["mean"].rename(c)
+              for c in cols]
+    table = pd.concat(frames, axis=1).reset_index()
+    return _stacked_by_regime(table, cols, [c[len("hours_"):] for c in cols],
+                              "sales team hours per day (h)", warmup, None)
+
+
+def relationship_vs_factor(
+    rows: pd.DataFrame, factor: str, output: str, tipping: pd.Series | None = None,
+) -> plt.Figure:
+    """Relationship value (paired delta) against a factor, with the tipping point.
+
+    Args:
+        rows: Per design row: the factor, ``mean``, ``ci_low``, ``ci_high`` of the delta.
+        factor: The factor on the x axis (e.g. a chaos parameter).
+        output: The delta's column name (``delta_<output>``), for the label.
+        tipping: A tipping row (``threshold``, ``ci_low``, ``ci_high``) or None.
+    """
+    fig, ax = plt.subplots(figsize=(SINGLE_COLUMN_IN, 2.6))
+    color = sns.color_palette("colorblind")[0]
+    data = rows.dropna(subset=["mean"]).sort_values(factor)
+    levels = data[factor].nunique()
+    if levels <= 25:
+        grouped = data.groupby(factor).agg(mean=("mean", "mean"), low=("ci_low", "mean"),
+                                           high=("ci_high", "mean")).reset_index()
+        yerr = np.vstack([grouped["mean"] - grouped["low"], grouped["high"] - grouped["mean"]])
+        ax.errorbar(grouped[factor], grouped["mean"], yerr=np.nan_to_num(yerr), fmt="o-",
+                    color=color, markersize=3, capsize=2, linewidth=1,
+                    label="mean over replicates, 95% CI")
+    else:
+        ax.scatter(data[factor], data["mean"], s=4, color=color, alpha=0.35, linewidth=0,
+                   label="design points (replicate means)")
+        bins = pd.cut(data[factor], 10)
+        binned = data.groupby(bins, observed=True)["mean"].agg(["mean", "sem"])
+        centres = [iv.mid for iv in binned.index]
+        ax.errorbar(centres, binned["mean"], yerr=1.96 * binned["sem"].fillna(0), fmt="o-",
+                    color="0.2", markersize=3, capsize=2, linewidth=1,
+                    label="binned mean, 95% CI")
+    ax.axhline(0.0, color="0.4", linewidth=0.7)
+    if tipping is not None and np.isfinite(tipping.get("threshold", np.nan)):
+        lo, hi = tipping["ci_low"], tipping["ci_high"]
+        ax.axvspan(lo, hi, color="0.85", zorder=0, label="tipping point, 95% CI")
+        ax.axvline(tipping["threshold"], color="0.3", linestyle="--", linewidth=0.9)
+    ax.set_xlabel(label(factor))
+    ax.set_ylabel(label(output))
+    ax.legend(frameon=False, loc="best")
+    sns.despine(fig)
+    fig.tight_layout()
+    return fig
+
+
+def sobol_bars(table: pd.DataFrame, output: str, noise_share: float | None = None
+               ) -> plt.Figure:
+    """First-order and total Sobol indices with their 95% intervals, sorted by ST."""
+    data = table.sort_values("ST", ascending=True)
+    n = len(data)
+    fig, ax = plt.subplots(figsize=(SINGLE_COLUMN_IN, 0.9 + 0.22 * n))
+    y = np.arange(n)
+    height = 0.38
+    palette = sns.color_palette("colorblind")
+    ax.barh(y + height / 2, data["ST"], height, xerr=data["ST_conf"], color=palette[0],
+            label="total (ST)", error_kw={"elinewidth": 0.7, "capsize": 1.5})
+    ax.barh(y - height / 2, data["S1"], height, xerr=data["S1_conf"], color=palette[1],
+            label="first order (S1)", error_kw={"elinewidth": 0.7, "capsize": 1.5})
+    ax.set_yticks(y, data["factor"])
+    ax.axvline(0.0, color="0.4", linewidth=0.6)
+    ax.set_xlabel("Sobol index (share of variance)")
+    title = label(output)
+    if noise_share is not None and np.isfinite(noise_share):
+        title += f"\nreplicate noise: {noise_share:.0%} of variance"
+    ax.set_title(title)
+    ax.legend(frameon=False, loc="best")
+    sns.despine(fig)
+    fig.tight_layout()
+    return fig
+
+
+def morris_plot(table: pd.DataFrame, output: str) -> plt.Figure:
+    """Morris screening: mu* (with its 95% interval) against sigma, factors labelled."""
+    fig, ax = plt.subplots(figsize=(SINGLE_COLUMN_IN, 2.8))
+    color = sns.color_palette("colorblind")[0]
+    ax.errorbar(table["mu_star"], table["sigma"], xerr=table["mu_star_conf"], fmt="o",
+                color=color, markersize=3, capsize=1.5, elinewidth=0.7)
+    top = table.sort_values("mu_star", ascending=False).head(8)
+    for _, r in top.iterrows():
+        ax.annotate(r["factor"], (r["mu_star"], r["sigma"]), xytext=(3, 2),
+                    textcoords="offset points", fontsize=FONT_SIZE - 2)
+    lim = float(max(table["mu_star"].max(), table["sigma"].max(), 0.0)) * 1.1 or 1.0
+    ax.plot([0, lim], [0, lim], color="0.7", linewidth=0.6, linestyle=":")
+    ax.set_xlim(0, lim)
+    ax.set_ylim(0, lim)
+    ax.set_xlabel(f"μ* (mean |elementary effect|), {label(output)}")
+    ax.set_ylabel("σ (spread of effects)")
+    sns.despine(fig)
+    fig.tight_layout()
+    return fig
+
+
+def tipping_map_plot(grid: pd.DataFrame, output: str) -> plt.Figure:
+    """Mean paired delta over two factors with its zero contour (the tipping line)."""
+    fx, fy = grid["x_factor"].iloc[0], grid["y_factor"].iloc[0]
+    pivot = grid.pivot_table(index="y", columns="x", values="mean_delta", dropna=False)
+    xs, ys, z = pivot.columns.to_numpy(float), pivot.index.to_numpy(float), pivot.to_numpy()
+    fig, ax = plt.subplots(figsize=(SINGLE_COLUMN_IN, 2.8))
+    finite = z[np.isfinite(z)]
+    span = float(np.max(np.abs(finite))) if finite.size else 1.0
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=-span or -1.0, vmax=span or 1.0)
+    mesh = ax.pcolormesh(xs, ys, np.ma.masked_invalid(z), cmap=DIVERGING_CMAP, norm=norm,
+                         shading="nearest")
+    if finite.size and finite.min() < 0.0 < finite.max() and len(xs) > 1 and len(ys) > 1:
+        ax.contour(xs, ys, np.ma.masked_invalid(z), levels=[0.0], colors="k",
+                   linewidths=1.0)
+    bar = fig.colorbar(mesh, ax=ax)
+    bar.set_label(label(output))
+    ax.set_xlabel(label(fx))
+    ax.set_ylabel(label(fy))
+    fig.tight_layout()
+    return fig

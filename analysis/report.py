@@ -1,0 +1,226 @@
+"""`relsim report`: every figure and table, regenerated from stored results alone.
+
+For each experiment under DIR (one experiment directory, or a parent of several), the
+report reads the stored runs, series and analysis CSVs (running `analyze` first when the
+analysis is missing) and draws what the data support:
+
+* daily series present: ``vicious_cycle``, ``channel_mix``, ``sales_time``;
+* paired deltas: ``relationship_<output>_vs_<factor>`` with the tipping point, for a 1- or
+  2-factor design every factor, otherwise the factors with a tipping point inside their
+  range (else the most influential one);
+* Sobol designs: ``sobol_<target>``; Morris designs: ``morris_<target>``;
+* ``tipping_map_<output>`` when a 2-D map was computed.
+
+Figures go to ``DIR/figures/<stem>.pdf`` and ``.png`` (300 dpi), tables to
+``DIR/tables/<stem>.csv`` and ``.tex``. With several experiments under DIR each stem is
+prefixed by the experiment name (``<name>__<stem>``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import figures as fg
+from analysis.analyze import analyze_results
+from analysis.deltas import delta_name, t_interval
+from analysis.io import Results, find_experiments, load_results, ok_runs
+from analysis.tables import write_table
+
+FIGURES_DIR = "figures"
+TABLES_DIR = "tables"
+#: A delta table with at most this many design rows is also written as a paper table.
+MAX_TABLE_ROWS = 40
+#: Preferred order of outputs in figures (profit first, as the research question says).
+PREFERRED_OUTPUT = "profit"
+
+
+@dataclass
+class ReportResult:
+    """What `build_report` wrote.
+
+    Attributes:
+        figure_dir: Directory of the figures.
+        table_dir: Directory of the tables.
+        figures: Every figure file written (PDF and PNG).
+        tables: Every table file written (CSV and LaTeX).
+        warnings: Figures that could not be drawn, and why.
+    """
+
+    figure_dir: Path
+    table_dir: Path
+    figures: list[Path] = field(default_factory=list)
+    tables: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _read_csv(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path) if path.is_file() else None
+
+
+def _warmup(results: Results) -> float | None:
+    params = results.manifest.get("params") or {}
+    value = params.get("warmup_days")
+    return float(value) if value is not None else None
+
+
+class _Writer:
+    """Names, draws and saves the figures and tables of one experiment."""
+
+    def __init__(self, result: ReportResult, prefix: str) -> None:
+        self.result = result
+        self.prefix = prefix
+
+    def stem(self, stem: str) -> str:
+        return f"{self.prefix}{stem}"
+
+    def figure(self, stem: str, draw: Callable[[], object]) -> None:
+        try:
+            fig = draw()
+        except (ValueError, KeyError) as exc:
+            self.result.warnings.append(f"figure {self.stem(stem)} skipped: {exc}")
+            return
+        self.result.figures += fg.save_figure(fig, self.result.figure_dir, self.stem(stem))
+
+    def table(self, frame: pd.DataFrame, stem: str, caption: str) -> None:
+        self.result.tables += write_table(frame, self.result.table_dir, self.stem(stem),
+                                          caption)
+
+
+def _series_figures(results: Results, out: _Writer) -> None:
+    series = results.series
+    if series is None or series.empty:
+        return
+    if "row" in series.columns and series["row"].nunique() > 1:
+        first = int(series["row"].min())
+        out.result.warnings.append(
+            f"{results.name}: series of {series['row'].nunique()} design rows stored; the "
+            f"time-series figures show row {first}")
+        series = series[series["row"] == first]
+    warmup = _warmup(results)
+    out.figure("vicious_cycle", lambda: fg.vicious_cycle(series, warmup))
+    out.figure("channel_mix", lambda: fg.channel_mix(series, warmup))
+    out.figure("sales_time", lambda: fg.sales_time(series, warmup))
+
+
+def _ordered_outputs(outputs: list[str]) -> list[str]:
+    return sorted(outputs, key=lambda o: (o != PREFERRED_OUTPUT, outputs.index(o)))
+
+
+def _delta_factors(results: Results, tipping: pd.DataFrame | None, sobol: pd.DataFrame | None
+                   ) -> list[str]:
+    factors = [f for f in results.factors if f in results.design.columns]
+    if len(factors) <= 2:
+        return factors
+    chosen = []
+    if tipping is not None and not tipping.empty:
+        chosen = tipping[np.isfinite(tipping["threshold"])]["factor"].tolist()
+    if not chosen and sobol is not None and not sobol.empty:
+        chosen = [sobol.sort_values("ST", ascending=False)["factor"].iloc[0]]
+    return chosen or factors[:1]
+
+
+def _delta_figures(results: Results, out: _Writer) -> None:
+    analysis = results.analysis_dir
+    for output in _ordered_outputs(results.outputs):
+        rows = _read_csv(analysis / f"delta_{output}.csv")
+        if rows is None:
+            continue
+        tipping = _read_csv(analysis / f"tipping_{output}.csv")
+        sobol = _read_csv(analysis / f"sobol_{delta_name(output)}.csv")
+        for factor in _delta_factors(results, tipping, sobol):
+            tip = None
+            if tipping is not None and factor in set(tipping["factor"]):
+                logistic = tipping[tipping["factor"] == factor]
+                if "method" in logistic.columns and (logistic["method"] == "bisection").any():
+                    logistic = logistic[logistic["method"] == "bisection"]
+                tip = logistic.iloc[0]
+            out.figure(f"relationship_{output}_vs_{factor}",
+                       lambda f=factor, t=tip, r=rows, o=output: fg.relationship_vs_factor(
+                           r, f, delta_name(o), t))
+        if len(rows) <= MAX_TABLE_ROWS:
+            keep = [c for c in rows.columns if c != "row"]
+            out.table(rows[keep], f"delta_{output}",
+                      f"Relationship value ({output}, relationship minus sacred) per design "
+                      "point: mean over replicates, 95% t interval, SD, replicates.")
+        if tipping is not None and not tipping.empty:
+            out.table(tipping, f"tipping_{output}",
+                      f"Tipping points of the {output} relationship value: where "
+                      "P(delta > 0) crosses 1/2, 95% interval, direction.")
+        grid = _read_csv(analysis / f"tipping_map_{output}.csv")
+        if grid is not None and not grid.empty:
+            out.figure(f"tipping_map_{output}",
+                       lambda g=grid, o=output: fg.tipping_map_plot(g, delta_name(o)))
+
+
+def _index_figures(results: Results, out: _Writer) -> None:
+    analysis = results.analysis_dir
+    for path in sorted(analysis.glob("sobol_*.csv")):
+        target = path.stem[len("sobol_"):]
+        table = pd.read_csv(path)
+        noise = (float(table["replicate_noise_share"].iloc[0])
+                 if "replicate_noise_share" in table.columns else None)
+        out.figure(f"sobol_{target}", lambda t=table, n=noise, g=target: fg.sobol_bars(t, g, n))
+        out.table(table, f"sobol_{target}",
+                  f"Sobol indices of {target} (replicate means per design row) with 95% "
+                  "bootstrap half-widths.")
+    for path in sorted(analysis.glob("morris_*.csv")):
+        target = path.stem[len("morris_"):]
+        table = pd.read_csv(path)
+        out.figure(f"morris_{target}", lambda t=table, g=target: fg.morris_plot(t, g))
+        out.table(table, f"morris_{target}",
+                  f"Morris screening of {target}: mu*, its 95% half-width, sigma.")
+
+
+def regime_summary(results: Results) -> pd.DataFrame:
+    """Mean and 95% t interval of every output per regime, over all successful runs."""
+    runs = ok_runs(results.runs)
+    records = []
+    for output in _ordered_outputs(results.outputs):
+        for regime in fg.ordered_regimes(runs["regime"]):
+            values = runs.loc[runs["regime"] == regime, output].to_numpy(float)
+            mean, low, high = t_interval(values)
+            records.append({"output": output, "regime": regime or "run", "mean": mean,
+                            "ci_low": low, "ci_high": high,
+                            "n": int(np.isfinite(values).sum())})
+    return pd.DataFrame.from_records(records)
+
+
+def report_experiment(results: Results, out: _Writer, *, seed: int) -> None:
+    """Draw every figure and table of one experiment (analysing it first if needed)."""
+    if not (results.analysis_dir / "summary.csv").is_file():
+        analysis = analyze_results(results, seed=seed)
+        out.result.warnings += [f"{results.name}: {w}" for w in analysis.warnings]
+    _series_figures(results, out)
+    _delta_figures(results, out)
+    _index_figures(results, out)
+    if results.design_kind == "replicate":
+        out.table(regime_summary(results), "outputs_by_regime",
+                  "Run KPIs by regime: mean over replicates and 95% t interval.")
+
+
+def build_report(path: str | Path, *, seed: int) -> ReportResult:
+    """Write the figures and tables of every experiment under ``path``.
+
+    Args:
+        path: One experiment directory, or a parent of experiment directories.
+        seed: Seed of the analysis bootstraps, used only if an analysis is missing.
+
+    Returns:
+        A `ReportResult` listing the files written and the figures skipped.
+    """
+    root = Path(path)
+    experiments = find_experiments(root)
+    fg.set_style()
+    result = ReportResult(root / FIGURES_DIR, root / TABLES_DIR)
+    for exp in experiments:
+        results = load_results(exp)
+        prefix = f"{results.name}__" if len(experiments) > 1 else ""
+        report_experiment(results, _Writer(result, prefix), seed=seed)
+    if not result.figures:
+        result.warnings.append("no figure could be drawn from the stored results")
+    return result

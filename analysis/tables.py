@@ -1,0 +1,59 @@
+"""Tables for a paper: CSV (full precision) and LaTeX (booktabs, rounded).
+
+The LaTeX writer is small and self-contained (no jinja2): a ``table`` float with a
+caption, a label and a ``tabular`` using booktabs rules, values shown with
+`SIGNIFICANT_DIGITS` significant digits.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+SIGNIFICANT_DIGITS = 3
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters in plain text."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def format_value(value) -> str:
+    """Format one cell: numbers to `SIGNIFICANT_DIGITS` digits, NaN as an en dash."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            return "--"
+        if isinstance(value, int) or float(value).is_integer() and abs(value) < 1e6:
+            return f"{int(value)}"
+        return f"{value:.{SIGNIFICANT_DIGITS}g}"
+    return latex_escape(value)
+
+
+def to_latex(frame: pd.DataFrame, caption: str, label: str) -> str:
+    """Render ``frame`` as a LaTeX booktabs table."""
+    align = "".join("r" if pd.api.types.is_numeric_dtype(frame[c]) else "l"
+                    for c in frame.columns)
+    lines = [r"\begin{table}[htbp]", r"\centering", r"\small",
+             rf"\caption{{{latex_escape(caption)}}}", rf"\label{{{label}}}",
+             rf"\begin{{tabular}}{{{align}}}", r"\toprule",
+             " & ".join(latex_escape(c) for c in frame.columns) + r" \\", r"\midrule"]
+    for row in frame.itertuples(index=False):
+        lines.append(" & ".join(format_value(v) for v in row) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    return "\n".join(lines)
+
+
+def write_table(frame: pd.DataFrame, directory: Path, stem: str, caption: str) -> list[Path]:
+    """Write ``stem.csv`` and ``stem.tex`` under ``directory``; return both paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    csv_path, tex_path = directory / f"{stem}.csv", directory / f"{stem}.tex"
+    frame.to_csv(csv_path, index=False)
+    tex_path.write_text(to_latex(frame, caption, f"tab:{stem}"))
+    return [csv_path, tex_path]
