@@ -10,6 +10,7 @@ like our model.)
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import numpy as np
@@ -32,7 +33,7 @@ def noisy(params: dict, seed: int, series: bool = False) -> dict:
     out: dict = {
         "y": ishigami(params, seed)["y"] + rng.normal(0.0, params.get("noise", 1.0)),
         "u": float(rng.random()),
-        "shift": float(params.get("shift", 0.0)),
+        "shift_seen": float(params.get("shift", 0.0)),
         "infinite": math.inf,
     }
     if series:
@@ -53,3 +54,10 @@ def slow(params: dict, seed: int) -> dict[str, float]:
     time.sleep(params.get("sleep", 0.01))
     rng = np.random.default_rng(seed)
     return {"y": params["x1"] * float(rng.normal()), "z": float(rng.random())}
+
+
+def sometimes(params: dict, seed: int) -> dict[str, float]:
+    """Like `flaky`, but fails only while the environment variable SWEEP_FAIL is set."""
+    if os.environ.get("SWEEP_FAIL") and params["x1"] > 0.5:
+        raise RuntimeError(f"transient failure at x1 = {params['x1']}")
+    return {"y": params["x1"] + float(np.random.default_rng(seed).random())}
