@@ -275,6 +275,7 @@ class SalesModel(mesa.Model):
         if sp.promise_without_planner(self.behaviour.uniform()):
             order.expedited = True
             order.promised_date = order.requested_date
+            sp.hours["lobbying"] += self.p.lobby_hours  # step 3 is influence work too
             planner.insert_unplanned(order, sp.influence, self.behaviour.uniform())
         elif planner.replan_expedite(order, t):
             order.promised_date = order.requested_date
@@ -365,12 +366,13 @@ class SalesModel(mesa.Model):
         gain = p.upkeep_gain * upkeep[self.owner[:n]]
         rel += gain * (1.0 - rel)
         rel *= 1.0 - p.relationship_decay
-        # Churn: a daily hazard that rises as loyalty falls below churn_trust (vectorised).
+        # Churn (vectorised): loyal customers resist competitors' offers (churn_base), and
+        # the hazard rises steeply as loyalty falls below churn_trust.
         old_rate = self.demand_rate
         active = self.is_active[:n]
         trust = self.trust[:n]
         loyalty = trust + p.relationship_loyalty * rel * (1.0 - trust)
-        hazard = p.churn_base + p.churn_hazard_max * np.clip(
+        hazard = p.churn_base * (1.0 - loyalty) + p.churn_hazard_max * np.clip(
             (p.churn_trust - loyalty) / p.churn_trust if p.churn_trust > 0 else 0.0, 0.0, 1.0
         )
         draws = self.behaviour_rng.random(n)
