@@ -156,7 +156,8 @@ def _sensitivity(
             report.files.append(_write(pairs, out / f"sobol2_{target.name}.csv"))
         return first
     x = results.design[problem["names"]].to_numpy(float)
-    levels = int(results.manifest.get("levels") or DEFAULT_MORRIS_LEVELS)
+    levels = int(results.manifest.get("levels") or results.manifest.get("num_levels")
+                 or DEFAULT_MORRIS_LEVELS)
     table = sa.morris_indices(problem, x, y, num_levels=levels, seed=seed)
     table["replicate_noise_share"] = noise
     report.files.append(_write(table, out / f"morris_{target.name}.csv"))

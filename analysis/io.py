@@ -85,13 +85,25 @@ class Results:
 
 def _section(manifest: dict[str, Any], key: str) -> Any:
     """Return a manifest key at top level or under ``experiment`` / ``resolved``."""
-    if key in manifest:
+    if key in manifest and manifest[key] is not None:
         return manifest[key]
-    for nest in ("resolved", "experiment"):
-        inner = manifest.get(nest)
-        if isinstance(inner, dict) and key in inner:
+    experiment = manifest.get("experiment")
+    nests = [manifest.get("resolved"), experiment]
+    if isinstance(experiment, dict):
+        nests.append(experiment.get("resolved"))
+    for inner in nests:
+        if isinstance(inner, dict) and inner.get(key) is not None:
             return inner[key]
     return None
+
+
+def manifest_param(manifest: dict[str, Any], name: str) -> Any:
+    """Return a model parameter of the experiment: its ``[params]``, else the defaults."""
+    params = _section(manifest, "params") or {}
+    if name in params:
+        return params[name]
+    defaults = manifest.get("defaults") or {}
+    return defaults.get(name)
 
 
 def factor_names(manifest: dict[str, Any], design: pd.DataFrame | None = None) -> list[str]:

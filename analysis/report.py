@@ -28,7 +28,7 @@ import pandas as pd
 from analysis import figures as fg
 from analysis.analyze import analyze_results
 from analysis.deltas import delta_name, t_interval
-from analysis.io import Results, find_experiments, load_results, ok_runs
+from analysis.io import Results, find_experiments, load_results, manifest_param, ok_runs
 from analysis.tables import write_table
 
 FIGURES_DIR = "figures"
@@ -63,8 +63,7 @@ def _read_csv(path: Path) -> pd.DataFrame | None:
 
 
 def _warmup(results: Results) -> float | None:
-    params = results.manifest.get("params") or {}
-    value = params.get("warmup_days")
+    value = manifest_param(results.manifest, "warmup_days")
     return float(value) if value is not None else None
 
 

@@ -68,6 +68,8 @@ def register(sub) -> None:
     p.add_argument("--max-replicates", type=int, default=32,
                    help="replicates per point at most (default %(default)s)")
     p.add_argument("--out", default=None, help="results directory (default data/results)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: the usable cores; 1 runs in-process)")
     p.set_defaults(func=cmd_tipping)
 
     p = sub.add_parser(
