@@ -202,7 +202,8 @@ def _tipping(
     map_factors = [f for f in _map_factors(results, sobol) if f in results.design.columns]
     if len(map_factors) == 2:
         fx, fy = map_factors
-        grid = tp.tipping_map(pairs, target.column, fx, fy, bounds)
+        bins = tp.map_bins(int(pairs["row"].nunique()))
+        grid = tp.tipping_map(pairs, target.column, fx, fy, bounds, bins=bins)
         grid = grid.rename(columns={fx: "x", fy: "y"})
         grid.insert(0, "y_factor", fy)
         grid.insert(0, "x_factor", fx)

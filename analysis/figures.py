@@ -34,6 +34,7 @@ REGIME_ORDER = ("relationship", "sacred")
 CHANNELS = ("online", "support", "sales", "field")
 ACTIVITIES = ("handling", "lobbying", "apologising", "upkeep", "selling")
 DIVERGING_CMAP = "vlag"
+EMPTY_CELL_COLOR = "0.75"
 
 #: Axis labels with units for known outputs and series (anything else: its name).
 LABELS = {
@@ -360,7 +361,11 @@ def morris_plot(table: pd.DataFrame, output: str) -> plt.Figure:
 
 
 def tipping_map_plot(grid: pd.DataFrame, output: str) -> plt.Figure:
-    """Mean paired delta over two factors with its zero contour (the tipping line)."""
+    """Mean paired delta over two factors with its zero contour (the tipping line).
+
+    Cells are the grid's levels or equal-width bins (the other factors marginalised);
+    cells without a design point are grey.
+    """
     fx, fy = grid["x_factor"].iloc[0], grid["y_factor"].iloc[0]
     pivot = grid.pivot_table(index="y", columns="x", values="mean_delta", dropna=False)
     xs, ys, z = pivot.columns.to_numpy(float), pivot.index.to_numpy(float), pivot.to_numpy()
@@ -373,6 +378,9 @@ def tipping_map_plot(grid: pd.DataFrame, output: str) -> plt.Figure:
     if finite.size and finite.min() < 0.0 < finite.max() and len(xs) > 1 and len(ys) > 1:
         ax.contour(xs, ys, np.ma.masked_invalid(z), levels=[0.0], colors="k",
                    linewidths=1.0)
+    if not np.all(np.isfinite(z)):
+        ax.set_facecolor(EMPTY_CELL_COLOR)
+        ax.set_title("grey: no design point in the cell", fontsize=FONT_SIZE - 2)
     bar = fig.colorbar(mesh, ax=ax)
     bar.set_label(label(output))
     ax.set_xlabel(label(fx))

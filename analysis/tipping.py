@@ -47,6 +47,15 @@ MIN_PER_CLASS = 2
 MAX_GRID_LEVELS = 25
 #: Default number of bins per axis of a 2-D map of a global design.
 MAP_BINS = 8
+#: Bins per axis of a map: at least this many design rows per cell on average ...
+MIN_ROWS_PER_CELL = 4
+#: ... within these limits.
+MAP_BINS_MIN, MAP_BINS_MAX = 3, 10
+
+
+def map_bins(n_rows: int) -> int:
+    """Return bins per axis so that a cell holds about `MIN_ROWS_PER_CELL` design rows."""
+    return int(np.clip(np.sqrt(n_rows / MIN_ROWS_PER_CELL), MAP_BINS_MIN, MAP_BINS_MAX))
 
 
 def fit_logistic(u: np.ndarray, y: np.ndarray, ridge: float = RIDGE) -> tuple[float, float]:
