@@ -110,13 +110,30 @@ def _future_outcome(future: Future) -> tuple[Any, BaseException | None]:
     return (None, error) if error is not None else (future.result(), None)
 
 
-class ProcessExecutor(Executor):
-    """A local pool of worker processes (started with ``spawn``: safe with threads)."""
+def _context(preload: str | None) -> multiprocessing.context.BaseContext:
+    """The start method of local workers: ``forkserver`` if available, else ``spawn``.
 
-    def __init__(self, workers: int) -> None:
+    Both are safe in a process with threads; with ``forkserver`` workers fork from a
+    server that imported the worker and model modules once.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["experiments.worker", *([preload] if preload else [])])
+    return ctx
+
+
+class ProcessExecutor(Executor):
+    """A local pool of worker processes.
+
+    Args:
+        workers: Number of processes.
+        preload: Module to import once in the fork server (the model's), if any.
+    """
+
+    def __init__(self, workers: int, preload: str | None = None) -> None:
         self.workers = workers
-        self._pool = ProcessPoolExecutor(max_workers=workers,
-                                         mp_context=multiprocessing.get_context("spawn"))
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(preload))
 
     def imap_unordered(self, fn: Callable[[Any], Any], chunks: Iterable[Any]) -> Iterator[Outcome]:  # noqa: D102
         return _bounded(lambda c: self._pool.submit(fn, c), chunks,
@@ -192,11 +209,12 @@ class DaskExecutor(Executor):
 
 
 def make_executor(kind: str, workers: int | None = None, scheduler: Any = None,
-                  quiet: bool = True) -> Executor:
+                  quiet: bool = True, preload: str | None = None) -> Executor:
     """Build the executor named ``kind`` (``serial``, ``local`` or ``dask``).
 
     ``local`` with one worker runs in-process (a pool would only add overhead); a
-    ``scheduler`` implies ``dask``.
+    ``scheduler`` implies ``dask``. ``preload`` names the model's module, imported once
+    by the local pool's fork server.
     """
     if scheduler is not None:
         kind = "dask"
@@ -208,5 +226,5 @@ def make_executor(kind: str, workers: int | None = None, scheduler: Any = None,
     if kind == "serial" or (kind == "local" and n == 1):
         return SerialExecutor()
     if kind == "local":
-        return ProcessExecutor(n)
+        return ProcessExecutor(n, preload)
     return DaskExecutor(n, scheduler, quiet)

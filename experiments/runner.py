@@ -328,13 +328,14 @@ def sweep(experiment: Experiment | str | Path, out: str | Path = DEFAULT_OUT, *,
     pending = [k for k in all_keys if k not in done]
     make_task = TaskFactory(exp, design)
     reserved = frozenset(RESERVED_COLUMNS) | frozenset(params)
-    run = partial(_run_tasks, exp.model, exp.series, reserved)
+    run = partial(run_chunk, exp.model, series=exp.series, reserved=reserved)
     errors: Counter[str] = Counter()
     ran = 0
     session: dict[str, Any] = {"started": mf.now(), "runs": 0, "failed": 0}
     bar = _progress(len(pending), progress, exp.name)
     try:
-        with make_executor(executor, workers, scheduler, quiet=not progress) as ex:
+        with make_executor(executor, workers, scheduler, quiet=not progress,
+                           preload=exp.model.split(":")[0]) as ex:
             session.update(ex.describe())
             chunker = Chunker(pending, ex.workers, chunk_target_s, max_chunk_runs)
             chunks = ([make_task(k) for k in keys] for keys in chunker)
@@ -373,11 +374,6 @@ def sweep(experiment: Experiment | str | Path, out: str | Path = DEFAULT_OUT, *,
         elapsed_s=time.perf_counter() - started, errors=errors.most_common(MAX_ERRORS_SHOWN),
         missing_outputs=[o for o in exp.outputs if outputs and o not in outputs], shard=shard,
     )
-
-
-def _run_tasks(model_ref: str, series: bool, reserved: frozenset[str],
-               tasks: list[Task]) -> ChunkResult:
-    return run_chunk(model_ref, tasks, series, reserved)
 
 
 def _finish(store: ResultStore, manifest: dict[str, Any], exp: Experiment, keys: set[RunKey],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import importlib
 import math
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -87,11 +88,33 @@ def _to_outputs(result: Any, reserved: frozenset[str]) -> dict[str, float]:
     return outputs
 
 
+def _mesa_registry() -> dict | None:
+    """Mesa's class-level ``Agent._ids`` dict, if Mesa is loaded and has one.
+
+    Mesa 3.3 keeps every model ever created alive through ``Agent._ids`` (keyed by model
+    instance; mesa/mesa#3179, fixed upstream by mesa/mesa#3180), so a worker running
+    thousands of models in a row grows without bound.
+    """
+    agent_module = sys.modules.get("mesa.agent")
+    registry = getattr(getattr(agent_module, "Agent", None), "_ids", None)
+    return registry if isinstance(registry, dict) else None
+
+
+def _release_new_models(registry: dict | None, before: set) -> None:
+    """Forget the models a run created (only those: others in the process are untouched)."""
+    if registry is None:
+        return
+    for key in [k for k in registry if k not in before]:
+        registry.pop(key, None)
+
+
 def run_one(fn: Callable[..., Any], task: Task, series: bool,
             reserved: frozenset[str] = RESERVED) -> RunRecord:
     """Run one task; never raises for an exception of the model."""
     start = time.perf_counter()
     frame = None
+    registry = _mesa_registry()
+    before = set(registry) if registry is not None else set()
     try:
         if series:
             result = fn(dict(task.params), task.seed, series=True)
@@ -104,6 +127,8 @@ def run_one(fn: Callable[..., Any], task: Task, series: bool,
     except Exception as exc:  # a model failure is data, not a crash of the sweep
         return RunRecord(task.row, task.replicate, task.regime, task.seed, "failed",
                          _error_text(exc), time.perf_counter() - start)
+    finally:
+        _release_new_models(_mesa_registry(), before)
     return RunRecord(task.row, task.replicate, task.regime, task.seed, "ok", "",
                      time.perf_counter() - start, outputs, frame)
 

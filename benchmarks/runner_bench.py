@@ -1,0 +1,264 @@
+"""Sweep runner speed and memory, and a comparison with ``mesa.batch_run``.
+
+Run: ``python -m benchmarks.runner_bench [--quick]`` (or ``make bench``). Writes
+``benchmarks/results/runner.json``. Targets (issue 3):
+
+1. overhead: a serial sweep takes at most 10% longer than calling the model in a loop;
+2. scaling: 2 workers give at least 1.8x the runs per second of 1 worker (2-core machine);
+3. memory: the peak memory of a 20,000-run sweep is at most 1.2x that of a 2,000-run one;
+4. against ``mesa.batch_run`` (same model, same runs, 2 processes): more runs per
+   second and at most half its peak memory.
+
+Every sweep, batch run and loop runs in a fresh child process, and peak memory is the
+largest proportional set size (PSS: shared pages split between the processes sharing
+them, so forked workers are not counted twice) of the child and all its descendants
+(workers included), sampled from /proc every 20 ms. Figures depend on the machine's load: other
+processes on the same cores lower the scaling ratio, so the report prints the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import mesa
+
+from model import KPI_NAMES, SalesModel
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SAMPLE_S = 0.02
+UTILIZATIONS = [0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97]
+TARGET_OVERHEAD = 0.10
+TARGET_SCALING = 1.8
+TARGET_MEMORY_RATIO = 1.2
+TARGET_BATCH_MEMORY = 0.5
+
+
+# --------------------------------------------------------------------------- children
+
+
+def _experiment_text(name: str, runs: int, days: int) -> str:
+    reps = max(1, runs // len(UTILIZATIONS))
+    values = ", ".join(map(str, UTILIZATIONS))
+    return (f'[experiment]\nname = "{name}"\ndesign = "grid"\nreplicates = {reps}\n'
+            f"seed = 1\n[params]\ndays = {days}\nwarmup_days = {days // 4}\n"
+            f"[factors]\nutilization = {{values = [{values}]}}\n")
+
+
+def child_sweep(runs: int, days: int, workers: int, executor: str) -> dict:
+    """One sweep of the real model through the runner."""
+    from experiments.runner import sweep
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.toml"
+        path.write_text(_experiment_text("bench", runs, days))
+        t0 = time.perf_counter()
+        summary = sweep(path, Path(tmp) / "out", workers=workers, executor=executor)
+        elapsed = time.perf_counter() - t0
+    assert summary.failed == 0 and summary.pending == 0
+    return {"runs": summary.ran, "elapsed_s": elapsed}
+
+
+def child_loop(runs: int, days: int) -> dict:
+    """The same runs as `child_sweep`, calling the model in a plain loop."""
+    import model
+    from experiments.seeds import run_seed
+
+    reps = max(1, runs // len(UTILIZATIONS))
+    t0 = time.perf_counter()
+    n = 0
+    for row, u in enumerate(UTILIZATIONS):
+        for rep in range(reps):
+            model.simulate({"days": days, "warmup_days": days // 4, "utilization": u},
+                           run_seed(1, row, rep))
+            n += 1
+    return {"runs": n, "elapsed_s": time.perf_counter() - t0}
+
+
+def child_batch_run(runs: int, days: int, processes: int) -> dict:
+    """The same runs with ``mesa.batch_run`` (seeds passed as a parameter list)."""
+    import pandas as pd
+
+    reps = max(1, runs // len(UTILIZATIONS))
+    params = {"utilization": UTILIZATIONS, "seed": list(range(reps)), "days": days,
+              "warmup_days": days // 4}
+    t0 = time.perf_counter()
+    results = mesa.batch_run(BatchSalesModel, params, number_processes=processes,
+                             iterations=1, max_steps=days + 1, display_progress=False)
+    frame = pd.DataFrame(results)
+    elapsed = time.perf_counter() - t0
+    assert len(frame) == len(UTILIZATIONS) * reps, len(frame)
+    return {"runs": len(frame), "elapsed_s": elapsed}
+
+
+class BatchSalesModel(SalesModel):
+    """SalesModel as batch_run needs it: keyword parameters, a DataCollector, ``running``.
+
+    The KPIs are collected once, at the end (a cheap placeholder every day, because
+    batch_run reads the collector at the last step's index).
+    """
+
+    def __init__(self, seed: int = 0, **params):
+        super().__init__(params, seed=seed)
+        self._final: dict = {}
+        self._kpi_collector = mesa.DataCollector(
+            model_reporters={k: (lambda m, k=k: m._final.get(k, math.nan)) for k in KPI_NAMES})
+
+    def step(self) -> None:  # noqa: D102
+        super().step()
+        if self.day_index >= self.p.days:
+            self._final = self.kpis()
+            self.running = False
+            self.datacollector = self._kpi_collector
+        self._kpi_collector.collect(self)
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def _tree_pss_kib(pid: int) -> int:
+    """Proportional set size of a process and its descendants (shared pages split)."""
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        break
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    stack.extend(int(c) for c in fh.read().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
+
+
+def measure(kind: str, **kwargs) -> dict:
+    """Run one child benchmark; return its timing and its tree's peak memory."""
+    cmd = [sys.executable, "-m", "benchmarks.runner_bench", "--child", kind,
+           "--args", json.dumps(kwargs)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_pss_kib(proc.pid))
+            time.sleep(SAMPLE_S)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{kind} failed: {err}")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["peak_mib"] = peak / 1024
+    result["runs_per_s"] = result["runs"] / result["elapsed_s"]
+    return result
+
+
+def _best(kind: str, repeats: int, **kwargs) -> dict:
+    """The fastest of ``repeats`` measurements (the least disturbed by other load)."""
+    results = [measure(kind, **kwargs) for _ in range(repeats)]
+    return min(results, key=lambda r: r["elapsed_s"])
+
+
+def run_all(quick: bool) -> dict:
+    """Every measurement; smaller sizes with ``quick``."""
+    scale = 0.25 if quick else 1.0
+    repeats = 1 if quick else 3
+    report: dict = {"load_before": os.getloadavg(), "cpus": os.cpu_count(), "quick": quick}
+
+    n, days = int(400 * scale), 240
+    loop = _best("loop", repeats, runs=n, days=days)
+    serial = _best("sweep", repeats, runs=n, days=days, workers=1, executor="serial")
+    report["overhead"] = {"runs": n, "days": days, "loop": loop, "sweep": serial,
+                          "overhead": serial["elapsed_s"] / loop["elapsed_s"] - 1,
+                          "target": TARGET_OVERHEAD}
+
+    n, days = int(400 * scale), 720
+    one = _best("sweep", repeats, runs=n, days=days, workers=1, executor="local")
+    two = _best("sweep", repeats, runs=n, days=days, workers=2, executor="local")
+    report["scaling"] = {"runs": n, "days": days, "workers_1": one, "workers_2": two,
+                         "speedup": two["runs_per_s"] / one["runs_per_s"],
+                         "target": TARGET_SCALING}
+
+    days = 20
+    small = measure("sweep", runs=int(2000 * scale), days=days, workers=2, executor="local")
+    large = measure("sweep", runs=int(20000 * scale), days=days, workers=2, executor="local")
+    report["memory"] = {"days": days, "small": small, "large": large,
+                        "ratio": large["peak_mib"] / small["peak_mib"],
+                        "target": TARGET_MEMORY_RATIO}
+
+    n, days = int(2000 * scale), 120
+    ours = measure("sweep", runs=n, days=days, workers=2, executor="local")
+    batch = measure("batch_run", runs=n, days=days, processes=2)
+    report["batch_run"] = {"runs": n, "days": days, "relsim": ours, "mesa_batch_run": batch,
+                           "speed_ratio": ours["runs_per_s"] / batch["runs_per_s"],
+                           "memory_ratio": ours["peak_mib"] / batch["peak_mib"],
+                           "target_memory_ratio": TARGET_BATCH_MEMORY}
+    report["load_after"] = os.getloadavg()
+    return report
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def print_report(r: dict) -> None:
+    """A table of the figures against their targets."""
+    o, s, m, b = r["overhead"], r["scaling"], r["memory"], r["batch_run"]
+    print(f"machine: {r['cpus']} cpus, load {r['load_before'][0]:.2f} before, "
+          f"{r['load_after'][0]:.2f} after")
+    print(f"overhead   {o['runs']} runs x {o['days']} days: loop {o['loop']['elapsed_s']:.2f} s,"
+          f" sweep {o['sweep']['elapsed_s']:.2f} s -> {o['overhead']:+.1%} "
+          f"(target <= {o['target']:.0%}) {_verdict(o['overhead'] <= o['target'])}")
+    print(f"scaling    {s['runs']} runs x {s['days']} days: 1 worker "
+          f"{s['workers_1']['runs_per_s']:.1f} runs/s, 2 workers "
+          f"{s['workers_2']['runs_per_s']:.1f} runs/s -> {s['speedup']:.2f}x "
+          f"(target >= {s['target']}x) {_verdict(s['speedup'] >= s['target'])}")
+    print(f"memory     {m['small']['runs']} runs {m['small']['peak_mib']:.0f} MiB, "
+          f"{m['large']['runs']} runs {m['large']['peak_mib']:.0f} MiB -> {m['ratio']:.2f}x "
+          f"(target <= {m['target']}x) {_verdict(m['ratio'] <= m['target'])}")
+    print(f"batch_run  {b['runs']} runs x {b['days']} days, 2 processes: relsim "
+          f"{b['relsim']['runs_per_s']:.1f} runs/s {b['relsim']['peak_mib']:.0f} MiB; "
+          f"mesa.batch_run {b['mesa_batch_run']['runs_per_s']:.1f} runs/s "
+          f"{b['mesa_batch_run']['peak_mib']:.0f} MiB -> speed {b['speed_ratio']:.2f}x "
+          f"{_verdict(b['speed_ratio'] > 1)}, memory {b['memory_ratio']:.2f}x "
+          f"(target <= {b['target_memory_ratio']}) "
+          f"{_verdict(b['memory_ratio'] <= b['target_memory_ratio'])}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``python -m benchmarks.runner_bench [--quick]``."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.runner_bench")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, one repeat")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--args", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        fn = {"sweep": child_sweep, "loop": child_loop, "batch_run": child_batch_run}
+        print(json.dumps(fn[args.child](**json.loads(args.args))))
+        return 0
+    report = run_all(args.quick)
+    print_report(report)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "runner.json").write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
