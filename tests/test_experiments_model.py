@@ -14,7 +14,9 @@ from experiments import load_experiment, read_runs, run_experiment
 from experiments.design import build_design
 from model.params import SPECS
 
-STUDIES = sorted((Path(__file__).resolve().parents[1] / "experiments" / "studies").glob("*.toml"))
+STUDY_DIR = Path(__file__).resolve().parents[1] / "experiments" / "studies"
+#: The study's example files (the demo's own files live beside them).
+STUDIES = [STUDY_DIR / f"{n}.toml" for n in ("sobol-core", "morris-screening", "chaos-1d")]
 KPIS = {"profit", "otd", "lead_time_mean", "trust_mean", "share_online"}
 
 TINY = """
@@ -84,3 +86,35 @@ def test_sobol_study_covers_every_sa_range_but_the_regime_parameters():
     with_range = {n for n, s in SPECS.items() if s.sa_range is not None}
     regime_params = {n for o in model.REGIMES.values() for n in o}
     assert set(exp.factor_names) == with_range - regime_params
+
+
+def test_workers_release_mesa_models_after_each_run():
+    """Mesa 3.3 keeps every model alive via Agent._ids (mesa#3179); runs must not leak."""
+    import gc
+    import weakref
+
+    from mesa.agent import Agent
+
+    from experiments.worker import Task, run_chunk
+
+    live = model.SalesModel({"days": 5, "warmup_days": 1}, seed=1)  # not the runner's
+    before = len(Agent._ids)
+    tasks = [Task(0, r, "", r, {"days": 10, "warmup_days": 2}) for r in range(5)]
+    result = run_chunk("model:simulate", tasks)
+    assert [r.status for r in result.records] == ["ok"] * 5
+    assert len(Agent._ids) == before and live in Agent._ids  # others' models untouched
+
+    made = []
+    original = model.SalesModel.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        made.append(weakref.ref(self))
+
+    model.SalesModel.__init__ = spy
+    try:
+        run_chunk("model:simulate", tasks[:2])
+    finally:
+        model.SalesModel.__init__ = original
+    gc.collect()
+    assert len(made) == 2 and all(ref() is None for ref in made)
