@@ -121,6 +121,7 @@ class SalesModel(mesa.Model):
         self.rel = np.zeros(size)
         self.owner = np.zeros(size, dtype=np.int64)
         self.is_active = np.zeros(size, dtype=bool)
+        self._upkeep_per_customer = np.zeros(p.salespeople)
         self.customer_list: list[Customer] = []
         self.active_ids: list[int] = []
         self._active_pos: dict[int, int] = {}
@@ -356,14 +357,15 @@ class SalesModel(mesa.Model):
         day = self.day
         n = len(self.customer_list)
         # Sales time: spare hours to upkeep and selling; upkeep raises relationships.
-        upkeep = np.zeros(len(self.salespeople))
+        upkeep = self._upkeep_per_customer
         selling = 0.0
         for sp in self.salespeople:
             u, s = sp.allocate_spare_time()
             upkeep[sp.idx] = u / sp.portfolio if sp.portfolio > 0 else 0.0
             selling += s
         rel = self.rel[:n]
-        gain = p.upkeep_gain * upkeep[self.owner[:n]]
+        gain = upkeep[self.owner[:n]]
+        gain *= p.upkeep_gain
         rel += gain * (1.0 - rel)
         rel *= 1.0 - p.relationship_decay
         # Churn (vectorised): loyal customers resist competitors' offers (churn_base), and
@@ -371,10 +373,15 @@ class SalesModel(mesa.Model):
         old_rate = self.demand_rate
         active = self.is_active[:n]
         trust = self.trust[:n]
-        loyalty = trust + p.relationship_loyalty * rel * (1.0 - trust)
-        hazard = p.churn_base * (1.0 - loyalty) + p.churn_hazard_max * np.clip(
-            (p.churn_trust - loyalty) / p.churn_trust if p.churn_trust > 0 else 0.0, 0.0, 1.0
-        )
+        disloyalty = (1.0 - trust) * (1.0 - p.relationship_loyalty * rel)  # 1 - loyalty
+        hazard = disloyalty * p.churn_base
+        if p.churn_trust > 0:
+            # (churn_trust - loyalty) / churn_trust, clipped to [0, 1]
+            steep = (disloyalty - (1.0 - p.churn_trust)) * (1.0 / p.churn_trust)
+            np.maximum(steep, 0.0, out=steep)
+            np.minimum(steep, 1.0, out=steep)
+            steep *= p.churn_hazard_max
+            hazard += steep
         draws = self.behaviour_rng.random(n)
         for idx in np.flatnonzero(active & (draws < hazard)).tolist():
             self._churn_customer(idx, now)
@@ -506,10 +513,12 @@ class _Totals:
         for sp in m.salespeople:
             for k, v in sp.hours.items():
                 self.hours[k] += v
-        ids = m.active_ids
-        if ids:
-            self.trust_sum += float(m.trust[ids].mean())
-            self.rel_sum += float(m.rel[ids].mean())
+        n = len(m.customer_list)
+        n_active = len(m.active_ids)
+        if n_active:
+            active = m.is_active[:n]
+            self.trust_sum += float(m.trust[:n] @ active) / n_active
+            self.rel_sum += float(m.rel[:n] @ active) / n_active
 
 
 __all__ = ["SalesModel", "SERIES_COLUMNS", "PERSONAL"]
