@@ -539,8 +539,23 @@ def simulate(params: dict[str, Any] | Params | None = None, seed: int = 0, *,
         The run KPIs, a flat dict of floats (plus ``"series"`` when asked for).
     """
     m = SalesModel(params, seed=seed, series=series)
-    m.run()
-    out: dict[str, Any] = m.kpis()
-    if series:
-        out["series"] = m.series_frame()
+    try:
+        m.run()
+        out: dict[str, Any] = m.kpis()
+        if series:
+            out["series"] = m.series_frame()
+    finally:
+        _forget_model(m)
     return out
+
+
+def _forget_model(m: mesa.Model) -> None:
+    """Drop Mesa's class-level reference to a finished model.
+
+    Mesa 3.3 keys ``Agent._ids`` by model instance and never releases it (mesa#3179, fixed
+    upstream by mesa#3180), so every model would stay in memory; `simulate` must leave no
+    global state behind.
+    """
+    registry = getattr(mesa.Agent, "_ids", None)
+    if isinstance(registry, dict):
+        registry.pop(m, None)

@@ -161,3 +161,26 @@ def test_kpis_are_a_flat_dict_of_floats():
     k = model.simulate({}, 0)
     assert set(k) == set(model.KPI_NAMES)
     assert all(type(v) is float for v in k.values())
+
+
+def test_simulate_leaves_no_model_behind():
+    import gc
+    import weakref
+
+    import mesa
+
+    seen = []
+    original = SalesModel.__init__
+
+    def spy(self, *a, **k):
+        original(self, *a, **k)
+        seen.append(weakref.ref(self))
+
+    SalesModel.__init__ = spy
+    try:
+        model.simulate({"days": 30, "warmup_days": 5}, 1)
+    finally:
+        SalesModel.__init__ = original
+    gc.collect()
+    assert seen and seen[0]() is None, "the finished model is still referenced"
+    assert all(not isinstance(k, SalesModel) for k in getattr(mesa.Agent, "_ids", {}))
