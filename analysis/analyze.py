@@ -197,7 +197,12 @@ def _tipping(
     table = tp.tipping_table(pairs, target.column, factors, bounds, seed=seed)
     table.insert(0, "output", target.column)
     out = results.analysis_dir
-    report.files.append(_write(table.drop(columns="output"), out / f"tipping_{target.output}.csv"))
+    path = out / f"tipping_{target.output}.csv"
+    refined = _bisection_rows(path)
+    written = table.drop(columns="output")
+    if not refined.empty:
+        written = pd.concat([written, refined], ignore_index=True)
+    report.files.append(_write(written, path))
     report.tipping = pd.concat([report.tipping, table], ignore_index=True)
     map_factors = [f for f in _map_factors(results, sobol) if f in results.design.columns]
     if len(map_factors) == 2:
@@ -208,6 +213,16 @@ def _tipping(
         grid.insert(0, "y_factor", fy)
         grid.insert(0, "x_factor", fx)
         report.files.append(_write(grid, out / f"tipping_map_{target.output}.csv"))
+
+
+def _bisection_rows(path: Path) -> pd.DataFrame:
+    """Rows a `relsim tipping` refinement merged into an existing tipping file (kept)."""
+    if not path.is_file():
+        return pd.DataFrame()
+    old = pd.read_csv(path)
+    if "method" not in old.columns:
+        return pd.DataFrame()
+    return old[old["method"] == "bisection"]
 
 
 def _replicate_summary(targets: list[Target]) -> pd.DataFrame:

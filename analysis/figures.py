@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
+from scipy import ndimage  # noqa: E402
 
 SINGLE_COLUMN_IN = 3.5
 DOUBLE_COLUMN_IN = 7.2
@@ -35,6 +36,10 @@ CHANNELS = ("online", "support", "sales", "field")
 ACTIVITIES = ("handling", "lobbying", "apologising", "upkeep", "selling")
 DIVERGING_CMAP = "vlag"
 EMPTY_CELL_COLOR = "0.75"
+#: Gaussian smoothing (in cells) of the map before its zero contour is drawn ...
+CONTOUR_SMOOTH_CELLS = 1.0
+#: ... on maps with at least this many cells along each axis.
+MIN_CELLS_TO_SMOOTH = 5
 
 #: Axis labels with units for known outputs and series (anything else: its name).
 LABELS = {
@@ -55,7 +60,6 @@ LABELS = {
     "otd_rolling": "on-time rate, rolling (share)",
     "share_online": "share online",
     "selling_hours": "selling (h/day)",
-    "customers_active": "active customers",
     "utilization": "utilization (–)",
     "process_cv": "execution noise CV (–)",
     "disruption_rate": "disruption rate (1/day)",
@@ -64,6 +68,16 @@ LABELS = {
     "changeover_hours": "changeover (h)",
     "work_cv": "work-content CV (–)",
     "influence": "salesperson influence (–)",
+    "complex_win_gain": "complex-deal win gain per unit relationship (–)",
+    "pad_max": "maximal padding of requests (–)",
+    "overtime_max": "overtime allowance (share of capacity)",
+    "buffer_days": "initial buffer (days)",
+    "sales_autonomy": "initial salesperson autonomy (–)",
+    "urgent_share": "share of urgent orders (–)",
+    "trust_memory": "trust memory weight (–)",
+    "churn_trust": "churn loyalty threshold (–)",
+    "customers_active": "active customers",
+    "sales_firefighting_share": "sales time firefighting (share)",
 }
 
 
@@ -303,11 +317,16 @@ def relationship_vs_factor(
     ax.axhline(0.0, color="0.4", linewidth=0.7)
     if tipping is not None and np.isfinite(tipping.get("threshold", np.nan)):
         lo, hi = tipping["ci_low"], tipping["ci_high"]
-        ax.axvspan(lo, hi, color="0.85", zorder=0, label="tipping point, 95% CI")
+        method = tipping.get("method", "logistic")
+        what = "bisection bracket" if method == "bisection" else "P(Δ>0) = ½, 95% CI"
+        ax.axvspan(lo, hi, color="0.85", zorder=0, label=f"tipping point: {what}")
         ax.axvline(tipping["threshold"], color="0.3", linestyle="--", linewidth=0.9)
+    elif tipping is not None:
+        ax.plot([], [], " ", label="no tipping point (sign change) in range")
     ax.set_xlabel(label(factor))
     ax.set_ylabel(label(output))
-    ax.legend(frameon=False, loc="best")
+    ax.legend(frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=1,
+              borderaxespad=0.2)
     sns.despine(fig)
     fig.tight_layout()
     return fig
@@ -360,11 +379,30 @@ def morris_plot(table: pd.DataFrame, output: str) -> plt.Figure:
     return fig
 
 
+def smoothed_surface(z: np.ndarray, sigma: float = CONTOUR_SMOOTH_CELLS) -> np.ndarray:
+    """Gaussian-smooth a grid with missing cells (normalised convolution; NaN stays NaN).
+
+    The zero contour of raw cell means follows the noise of each cell; smoothing over about
+    one cell shows the boundary the cells agree on. Missing cells get no value.
+    """
+    z = np.asarray(z, float)
+    ok = np.isfinite(z)
+    if min(z.shape) < MIN_CELLS_TO_SMOOTH:
+        return z
+    num = ndimage.gaussian_filter(np.where(ok, z, 0.0), sigma, mode="nearest")
+    den = ndimage.gaussian_filter(ok.astype(float), sigma, mode="nearest")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = num / den
+    out[~ok] = np.nan
+    return out
+
+
 def tipping_map_plot(grid: pd.DataFrame, output: str) -> plt.Figure:
     """Mean paired delta over two factors with its zero contour (the tipping line).
 
     Cells are the grid's levels or equal-width bins (the other factors marginalised);
-    cells without a design point are grey.
+    cells without a design point are grey. The black line is the zero contour of the
+    cell means smoothed over about one cell (`smoothed_surface`).
     """
     fx, fy = grid["x_factor"].iloc[0], grid["y_factor"].iloc[0]
     pivot = grid.pivot_table(index="y", columns="x", values="mean_delta", dropna=False)
@@ -375,8 +413,10 @@ def tipping_map_plot(grid: pd.DataFrame, output: str) -> plt.Figure:
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-span or -1.0, vmax=span or 1.0)
     mesh = ax.pcolormesh(xs, ys, np.ma.masked_invalid(z), cmap=DIVERGING_CMAP, norm=norm,
                          shading="nearest")
-    if finite.size and finite.min() < 0.0 < finite.max() and len(xs) > 1 and len(ys) > 1:
-        ax.contour(xs, ys, np.ma.masked_invalid(z), levels=[0.0], colors="k",
+    smooth = smoothed_surface(z)
+    if np.nanmin(smooth, initial=np.inf) < 0.0 < np.nanmax(smooth, initial=-np.inf) and len(
+            xs) > 1 and len(ys) > 1:
+        ax.contour(xs, ys, np.ma.masked_invalid(smooth), levels=[0.0], colors="k",
                    linewidths=1.0)
     if not np.all(np.isfinite(z)):
         ax.set_facecolor(EMPTY_CELL_COLOR)

@@ -1,0 +1,167 @@
+"""`relsim demo` / `make demo`: the canonical small study, end to end.
+
+Three embedded experiment files (``experiments/studies/demo_*.toml``):
+
+1. ``demo-series``: both regimes on a chaotic plant with daily series (the vicious
+   cycle, the channel mix and the salespeople's time over a run);
+2. ``demo-chaos``: a 1-D sweep of execution noise (``process_cv``), whose paired
+   relationship value gives the tipping point (logistic fit over the grid, then a
+   bisection with common random numbers inside the grid interval where the mean changes
+   sign);
+3. ``demo-sobol``: a small Sobol' sweep over eight factors.
+
+Then `relsim analyze` and `relsim report` on the results, and a short printed summary:
+relationship value by chaos level, the tipping point with its interval, the top factors,
+and the paths of the figures. Sweeps resume, so a second `relsim demo` only redraws.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.analyze import analyze_path
+from analysis.report import build_report
+from experiments.runner import sweep
+from experiments.spec import Experiment, load_experiment
+from experiments.tipping import refine_tipping
+
+STUDIES = Path(__file__).resolve().parent / "studies"
+SERIES_FILE, CHAOS_FILE, SOBOL_FILE = "demo_series.toml", "demo_chaos.toml", "demo_sobol.toml"
+DEMO_FILES = (SERIES_FILE, CHAOS_FILE, SOBOL_FILE)
+#: The output whose relationship value the summary reports (profit first).
+OUTPUT = "profit"
+#: Seed of the analysis bootstraps.
+ANALYSIS_SEED = 20260204
+#: Bisection: bracket width as a share of the chaos range, and replicates per point at most.
+WIDTH_SHARE = 0.02
+MAX_REPLICATES = 32
+#: The demo's promise: under ten minutes on two cores.
+TIME_BUDGET_S = 600.0
+TOP_FACTORS = 3
+
+
+def sign_change_bracket(rows: pd.DataFrame, factor: str) -> tuple[float, float] | None:
+    """Return the first pair of adjacent grid levels where the mean delta changes sign."""
+    data = rows.dropna(subset=["mean"]).sort_values(factor)
+    x, m = data[factor].to_numpy(float), data["mean"].to_numpy(float)
+    for i in range(len(x) - 1):
+        if np.sign(m[i]) != np.sign(m[i + 1]) and m[i] != 0.0:
+            return float(x[i]), float(x[i + 1])
+    return None
+
+
+def _fmt(value: float) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.3g}"
+
+
+def _refine(exp: Experiment, out: Path, workers: int | None) -> tuple[str, object | None]:
+    """Bisect inside the grid interval where the relationship value changes sign."""
+    factor = exp.factor_names[0]
+    rows = pd.read_csv(out / exp.name / "analysis" / f"delta_{OUTPUT}.csv")
+    bracket = sign_change_bracket(rows, factor)
+    if bracket is None:
+        sign = "positive" if (rows["mean"] > 0).all() else (
+            "negative" if (rows["mean"] < 0).all() else "of mixed sign without a crossing")
+        return (f"no sign change of the mean relationship value along {factor} in "
+                f"[{rows[factor].min():g}, {rows[factor].max():g}]: it is {sign} throughout",
+                None)
+    spec = next(f for f in exp.factors if f.name == factor)
+    width = WIDTH_SHARE * (spec.high - spec.low)
+    try:
+        run = refine_tipping(exp, factor, output=OUTPUT, low=bracket[0], high=bracket[1],
+                             width=width, max_replicates=MAX_REPLICATES, out=out,
+                             workers=workers)
+    except Exception as exc:  # noqa: BLE001 - report and go on: the figures still matter
+        return f"bisection along {factor} failed: {exc}", None
+    r = run.result
+    state = "" if r.converged else f" ({r.note})"
+    return (f"bisection: {_fmt(r.threshold)} in [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}], "
+            f"{r.direction}, {len(r.points)} points{state}", run)
+
+
+def _chaos_summary(exp: Experiment, out: Path) -> list[str]:
+    factor = exp.factor_names[0]
+    analysis = out / exp.name / "analysis"
+    rows = pd.read_csv(analysis / f"delta_{OUTPUT}.csv").sort_values(factor)
+    lines = [f"Relationship value ({OUTPUT} per day, relationship - sacred) by {factor}:",
+             f"  {factor:>12}  {'mean':>9}  95% CI over {int(rows['n'].max())} replicates"]
+    for _, r in rows.iterrows():
+        lines.append(f"  {r[factor]:>12.3g}  {r['mean']:>9.1f}  "
+                     f"[{r['ci_low']:.1f}, {r['ci_high']:.1f}]")
+    tipping = pd.read_csv(analysis / f"tipping_{OUTPUT}.csv")
+    for _, t in tipping.iterrows():
+        method = t.get("method", "logistic")
+        if np.isfinite(t["threshold"]):
+            lines.append(f"Tipping point along {t['factor']} ({method}): {_fmt(t['threshold'])}"
+                         f", 95% interval [{_fmt(t['ci_low'])}, {_fmt(t['ci_high'])}], "
+                         f"relationship value {t['direction']} with {t['factor']}")
+        else:
+            note = t.get("note", "")
+            lines.append(f"Tipping point along {t['factor']} ({method}): none in range"
+                         f"{f' ({note})' if isinstance(note, str) and note else ''}")
+    return lines
+
+
+def _sobol_summary(exp: Experiment, out: Path) -> list[str]:
+    path = out / exp.name / "analysis" / f"sobol_delta_{OUTPUT}.csv"
+    if not path.is_file():
+        return [f"No Sobol indices of the {OUTPUT} relationship value (see warnings)."]
+    table = pd.read_csv(path).sort_values("ST", ascending=False)
+    noise = table["replicate_noise_share"].iloc[0]
+    lines = [f"Top factors of the relationship value ({OUTPUT}; Sobol total index ST "
+             f"+- 95% half-width; replicate noise {_fmt(100 * noise)}% of variance):"]
+    for _, r in table.head(TOP_FACTORS).iterrows():
+        lines.append(f"  {r['factor']:<18} ST {r['ST']:.2f} +- {r['ST_conf']:.2f}   "
+                     f"S1 {r['S1']:.2f} +- {r['S1_conf']:.2f}")
+    tip = out / exp.name / "analysis" / f"tipping_{OUTPUT}.csv"
+    if tip.is_file():
+        found = pd.read_csv(tip)
+        found = found[np.isfinite(found["threshold"])]
+        for _, t in found.iterrows():
+            lines.append(f"  sign change along {t['factor']} (others marginalised): "
+                         f"{_fmt(t['threshold'])} [{_fmt(t['ci_low'])}, {_fmt(t['ci_high'])}]"
+                         f", {t['direction']}")
+    return lines
+
+
+def run_demo(args) -> int:
+    """Run the demo study, print its summary; return the exit status."""
+    out = Path(args.out)
+    workers = getattr(args, "workers", None)
+    started = time.perf_counter()
+    experiments = [load_experiment(STUDIES / name) for name in DEMO_FILES]
+    status = 0
+    for exp in experiments:
+        print(f"[demo] sweep {exp.name} ...", flush=True)
+        summary = sweep(exp, out, workers=workers, progress=sys.stderr.isatty())
+        print(f"[demo]   {summary.ok} runs ok, {summary.failed} failed, "
+              f"{summary.pending} pending ({summary.elapsed_s:.0f} s)", flush=True)
+        status = max(status, summary.exit_status)
+    for exp in experiments:
+        report = analyze_path(out / exp.name, seed=ANALYSIS_SEED)
+        for line in report.warnings:
+            sys.stderr.write(f"relsim: warning: {exp.name}: {line}\n")
+    chaos = experiments[1]
+    print(f"[demo] refining the tipping point along {chaos.factor_names[0]} ...", flush=True)
+    refined, _ = _refine(chaos, out, workers)
+    result = build_report(out, seed=ANALYSIS_SEED)
+    for line in result.warnings:
+        sys.stderr.write(f"relsim: warning: {line}\n")
+    elapsed = time.perf_counter() - started
+    lines = ["", "=== relsim demo: summary ==="]
+    lines += _chaos_summary(chaos, out)
+    lines.append(f"  {refined}")
+    lines += _sobol_summary(experiments[2], out)
+    lines.append(f"Figures ({len(result.figures) // 2}, PDF and 300 dpi PNG) in "
+                 f"{result.figure_dir}:")
+    lines += [f"  {p}" for p in sorted(result.figures) if p.suffix == ".pdf"]
+    lines.append(f"Tables (CSV and LaTeX) in {result.table_dir}")
+    budget = "" if elapsed <= TIME_BUDGET_S else f" (over the {TIME_BUDGET_S:.0f} s budget)"
+    lines.append(f"Done in {elapsed:.0f} s{budget}.")
+    print("\n".join(lines))
+    return status
