@@ -129,12 +129,33 @@ def _sobol_summary(exp: Experiment, out: Path) -> list[str]:
     return lines
 
 
+def key_figures(figures: list[Path]) -> list[Path]:
+    """Return the PDFs the summary names: the profit figures and the time series."""
+    pdfs = sorted(p for p in figures if p.suffix == ".pdf")
+    keys = ("vicious_cycle", "channel_mix", "sales_time", f"_{OUTPUT}_vs_",
+            f"sobol_delta_{OUTPUT}", f"tipping_map_{OUTPUT}", f"morris_delta_{OUTPUT}")
+    return [p for p in pdfs if any(k in p.stem for k in keys)]
+
+
 def run_demo(args) -> int:
-    """Run the demo study, print its summary; return the exit status."""
-    out = Path(args.out)
-    workers = getattr(args, "workers", None)
+    """Run the demo study (`relsim demo`), print its summary; return the exit status."""
+    return run_study([STUDIES / name for name in DEMO_FILES], Path(args.out),
+                     workers=getattr(args, "workers", None))
+
+
+def run_study(files: list[Path], out: Path, *, workers: int | None = None) -> int:
+    """Run a series, a 1-D chaos and a Sobol experiment file end to end and summarise.
+
+    Args:
+        files: The three experiment files, in that order (the chaos file has one factor).
+        out: Results root (experiments, ``figures/`` and ``tables/`` go under it).
+        workers: Worker processes (default: usable cores).
+
+    Returns:
+        0 when every run succeeded, 1 when some failed.
+    """
     started = time.perf_counter()
-    experiments = [load_experiment(STUDIES / name) for name in DEMO_FILES]
+    experiments = [load_experiment(path) for path in files]
     status = 0
     for exp in experiments:
         print(f"[demo] sweep {exp.name} ...", flush=True)
@@ -157,9 +178,10 @@ def run_demo(args) -> int:
     lines += _chaos_summary(chaos, out)
     lines.append(f"  {refined}")
     lines += _sobol_summary(experiments[2], out)
-    lines.append(f"Figures ({len(result.figures) // 2}, PDF and 300 dpi PNG) in "
-                 f"{result.figure_dir}:")
-    lines += [f"  {p}" for p in sorted(result.figures) if p.suffix == ".pdf"]
+    keys = key_figures(result.figures)
+    lines.append(f"Figures: {len(result.figures) // 2} as PDF and 300 dpi PNG in "
+                 f"{result.figure_dir}; the main ones:")
+    lines += [f"  {p}" for p in keys]
     lines.append(f"Tables (CSV and LaTeX) in {result.table_dir}")
     budget = "" if elapsed <= TIME_BUDGET_S else f" (over the {TIME_BUDGET_S:.0f} s budget)"
     lines.append(f"Done in {elapsed:.0f} s{budget}.")
