@@ -36,6 +36,8 @@ CHANNELS = ("online", "support", "sales", "field")
 ACTIVITIES = ("handling", "lobbying", "apologising", "upkeep", "selling")
 DIVERGING_CMAP = "vlag"
 EMPTY_CELL_COLOR = "0.75"
+#: Morris plot: label factors whose mu* is at least this share of the largest.
+MORRIS_LABEL_SHARE = 0.2
 #: Gaussian smoothing (in cells) of the map before its zero contour is drawn ...
 CONTOUR_SMOOTH_CELLS = 1.0
 #: ... on maps with at least this many cells along each axis.
@@ -359,21 +361,32 @@ def sobol_bars(table: pd.DataFrame, output: str, noise_share: float | None = Non
 
 
 def morris_plot(table: pd.DataFrame, output: str) -> plt.Figure:
-    """Morris screening: mu* (with its 95% interval) against sigma, factors labelled."""
+    """Morris screening: mu* (with its 95% interval) against sigma.
+
+    Effects are changes of the output per full range of a factor (SALib's elementary
+    effects on the unit-scaled design). Factors with mu* of at least `MORRIS_LABEL_SHARE`
+    of the largest are labelled; the dotted line is sigma = mu* (above it, effects change
+    sign or interact strongly).
+    """
     fig, ax = plt.subplots(figsize=(SINGLE_COLUMN_IN, 2.8))
     color = sns.color_palette("colorblind")[0]
     ax.errorbar(table["mu_star"], table["sigma"], xerr=table["mu_star_conf"], fmt="o",
                 color=color, markersize=3, capsize=1.5, elinewidth=0.7)
-    top = table.sort_values("mu_star", ascending=False).head(8)
-    for _, r in top.iterrows():
-        ax.annotate(r["factor"], (r["mu_star"], r["sigma"]), xytext=(3, 2),
+    top = float(table["mu_star"].max())
+    labelled = table[table["mu_star"] >= MORRIS_LABEL_SHARE * top]
+    for _, r in labelled.sort_values("mu_star", ascending=False).iterrows():
+        ax.annotate(r["factor"], (r["mu_star"], r["sigma"]), xytext=(3, 3),
                     textcoords="offset points", fontsize=FONT_SIZE - 2)
-    lim = float(max(table["mu_star"].max(), table["sigma"].max(), 0.0)) * 1.1 or 1.0
-    ax.plot([0, lim], [0, lim], color="0.7", linewidth=0.6, linestyle=":")
-    ax.set_xlim(0, lim)
-    ax.set_ylim(0, lim)
-    ax.set_xlabel(f"μ* (mean |elementary effect|), {label(output)}")
-    ax.set_ylabel("σ (spread of effects)")
+    xmax = float(max((table["mu_star"] + table["mu_star_conf"].fillna(0)).max(), 0.0))
+    ymax = float(max(table["sigma"].max(), 0.0))
+    xmax, ymax = (xmax or 1.0) * 1.25, (ymax or 1.0) * 1.25
+    line = min(xmax, ymax)
+    ax.plot([0, line], [0, line], color="0.7", linewidth=0.6, linestyle=":")
+    ax.set_xlim(0, xmax)
+    ax.set_ylim(0, ymax)
+    ax.set_xlabel("μ*, mean |effect| per factor range")
+    ax.set_ylabel("σ, spread of effects")
+    ax.set_title(label(output))
     sns.despine(fig)
     fig.tight_layout()
     return fig
