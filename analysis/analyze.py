@@ -88,8 +88,9 @@ def factor_bounds(results: Results) -> dict[str, tuple[float, float]]:
     problem = results.manifest.get("problem") or {}
     for name, b in zip(problem.get("names", []), problem.get("bounds", []), strict=False):
         bounds[str(name)] = (float(b[0]), float(b[1]))
+    numeric = set(results.design.select_dtypes("number").columns)
     for f in results.factors:
-        if f not in bounds and f in results.design.columns:
+        if f not in bounds and f in numeric:
             col = results.design[f].astype(float)
             bounds[f] = (float(col.min()), float(col.max()))
     return bounds
@@ -189,7 +190,8 @@ def _tipping(
     results: Results, target: Target, sobol: pd.DataFrame | None, seed: int,
     report: AnalysisReport,
 ) -> None:
-    factors = [f for f in _tipping_factors(results, sobol) if f in results.design.columns]
+    numeric = set(results.design.select_dtypes("number").columns)
+    factors = [f for f in _tipping_factors(results, sobol) if f in numeric]
     if not factors:
         return
     bounds = factor_bounds(results)
@@ -204,7 +206,7 @@ def _tipping(
         written = pd.concat([written, refined], ignore_index=True)
     report.files.append(_write(written, path))
     report.tipping = pd.concat([report.tipping, table], ignore_index=True)
-    map_factors = [f for f in _map_factors(results, sobol) if f in results.design.columns]
+    map_factors = [f for f in _map_factors(results, sobol) if f in numeric]
     if len(map_factors) == 2:
         fx, fy = map_factors
         bins = tp.map_bins(int(pairs["row"].nunique()))

@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
-from scipy import ndimage  # noqa: E402
+from scipy import ndimage, stats  # noqa: E402
 
 SINGLE_COLUMN_IN = 3.5
 DOUBLE_COLUMN_IN = 7.2
@@ -36,6 +36,8 @@ CHANNELS = ("online", "support", "sales", "field")
 ACTIVITIES = ("handling", "lobbying", "apologising", "upkeep", "selling")
 DIVERGING_CMAP = "vlag"
 EMPTY_CELL_COLOR = "0.75"
+#: A factor with at most this many levels is drawn as points with error bars, else binned.
+MAX_LEVELS_AS_POINTS = 25
 #: Morris plot: label factors whose mu* is at least this share of the largest.
 MORRIS_LABEL_SHARE = 0.2
 #: Gaussian smoothing (in cells) of the map before its zero contour is drawn ...
@@ -300,13 +302,19 @@ def relationship_vs_factor(
     color = sns.color_palette("colorblind")[0]
     data = rows.dropna(subset=["mean"]).sort_values(factor)
     levels = data[factor].nunique()
-    if levels <= 25:
-        grouped = data.groupby(factor).agg(mean=("mean", "mean"), low=("ci_low", "mean"),
-                                           high=("ci_high", "mean")).reset_index()
-        yerr = np.vstack([grouped["mean"] - grouped["low"], grouped["high"] - grouped["mean"]])
-        ax.errorbar(grouped[factor], grouped["mean"], yerr=np.nan_to_num(yerr), fmt="o-",
+    if levels <= MAX_LEVELS_AS_POINTS and len(data) == levels:
+        # One design row per level (a 1-D sweep): the row's interval over replicates.
+        yerr = np.vstack([data["mean"] - data["ci_low"], data["ci_high"] - data["mean"]])
+        ax.errorbar(data[factor], data["mean"], yerr=np.nan_to_num(yerr), fmt="o-",
                     color=color, markersize=3, capsize=2, linewidth=1,
                     label="mean over replicates, 95% CI")
+    elif levels <= MAX_LEVELS_AS_POINTS:
+        # Several design rows per level: the mean over them, t interval across rows.
+        grouped = data.groupby(factor)["mean"].agg(["mean", "sem", "count"]).reset_index()
+        half = stats.t.ppf(0.975, np.maximum(grouped["count"] - 1, 1)) * grouped["sem"]
+        ax.errorbar(grouped[factor], grouped["mean"], yerr=np.nan_to_num(half), fmt="o-",
+                    color=color, markersize=3, capsize=2, linewidth=1,
+                    label="mean over other factors, 95% CI")
     else:
         ax.scatter(data[factor], data["mean"], s=4, color=color, alpha=0.35, linewidth=0,
                    label="design points (replicate means)")

@@ -2,7 +2,7 @@
 
 For each experiment under DIR (one experiment directory, or a parent of several), the
 report reads the stored runs, series and analysis CSVs (running `analyze` first when the
-analysis is missing) and draws what the data support:
+analysis is missing or older than the stored runs) and draws what the data support:
 
 * daily series present: ``vicious_cycle``, ``channel_mix``, ``sales_time``;
 * paired deltas: ``relationship_<output>_vs_<factor>`` with the tipping point, for a 1- or
@@ -189,9 +189,18 @@ def regime_summary(results: Results) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
+def analysis_is_stale(experiment: Path) -> bool:
+    """Return whether the analysis is missing or older than any stored run part."""
+    summary = experiment / "analysis" / "summary.csv"
+    if not summary.is_file():
+        return True
+    done = summary.stat().st_mtime
+    return any(p.stat().st_mtime > done for p in (experiment / "runs").glob("*.parquet"))
+
+
 def report_experiment(results: Results, out: _Writer, *, seed: int) -> None:
-    """Draw every figure and table of one experiment (analysing it first if needed)."""
-    if not (results.analysis_dir / "summary.csv").is_file():
+    """Draw every figure and table of one experiment (analysing it first if stale)."""
+    if analysis_is_stale(results.path):
         analysis = analyze_results(results, seed=seed)
         out.result.warnings += [f"{results.name}: {w}" for w in analysis.warnings]
     _series_figures(results, out)

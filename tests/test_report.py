@@ -146,3 +146,21 @@ def test_analysis_never_imports_experiments_or_model():
             "print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_report_reanalyses_when_runs_are_newer(tmp_path):
+    import os
+
+    make_demo_like_store(tmp_path)
+    exp = tmp_path / "chaos"
+    assert main(["report", str(exp)]) == 0
+    before = pd.read_csv(exp / "analysis" / "delta_profit.csv")["mean"]
+    later = (exp / "analysis" / "summary.csv").stat().st_mtime + 10
+    for part in (exp / "runs").glob("*.parquet"):  # a resumed sweep rewrote the runs
+        runs = pd.read_parquet(part)
+        runs.loc[runs["regime"] == "relationship", "profit"] += 1000.0
+        runs.to_parquet(part, index=False)
+        os.utime(part, (later, later))
+    assert main(["report", str(exp)]) == 0
+    after = pd.read_csv(exp / "analysis" / "delta_profit.csv")["mean"]
+    assert np.allclose(after - before, 1000.0)
