@@ -212,9 +212,9 @@ class ResultStore:
         """Count stored runs by status (after `compact` there is one row per key)."""
         scan = _best_rows(self.scan())
         if expected is not None:
-            keys = list(zip(scan["row"].astype(int), scan["replicate"].astype(int),
-                            scan["regime"].astype(str), strict=True))
-            scan = scan[[k in expected for k in keys]]
+            keys = zip(scan["row"].astype(int), scan["replicate"].astype(int),
+                       scan["regime"].astype(str), strict=True)
+            scan = scan[pd.Series([k in expected for k in keys], index=scan.index, dtype=bool)]
             total = len(expected)
         ok = int((scan["status"] == STATUS_OK).sum())
         failed = int((scan["status"] != STATUS_OK).sum())
@@ -234,22 +234,21 @@ class ResultStore:
         best = _best_rows(scan)
         keep = set(zip(best["part"], best["row"], best["replicate"], best["regime"],
                        strict=True))
+        losing = {p for p, n in scan.groupby("part").size().items()
+                  if n != int((best["part"] == p).sum())}
         removed = 0
         schema = self.unified_schema()
         for part in self.parts():
+            if part.name not in losing and pq.read_schema(part).remove_metadata().equals(schema):
+                continue  # nothing to drop, columns already uniform: leave the file alone
             table = pq.read_table(part)
             rows = table.select(list(KEY)).to_pylist()
             mask = [(part.name, r["row"], r["replicate"], r["regime"]) in keep for r in rows]
-            dropped = len(mask) - sum(mask)
-            conforming = table.schema.equals(schema)
-            if dropped == 0 and conforming:
-                continue
-            removed += dropped
+            removed += len(mask) - sum(mask)
             if not any(mask):
                 part.unlink()
                 continue
-            table = _conform(table.filter(pa.array(mask)), schema)
-            write_table_atomic(table, part)
+            write_table_atomic(_conform(table.filter(pa.array(mask)), schema), part)
         return removed
 
     def unified_schema(self) -> pa.Schema:

@@ -337,3 +337,9 @@ def test_load_experiment_round_trip(tmp_path):
     assert exp.regime_names == ["a", "b"] and exp.compare == ("a", "b")
     assert exp.to_dict()["factors"][0] == {"name": "x1", "bounds": [-3.0, 3.0],
                                            "integer": False}
+
+
+def test_store_counts_of_an_empty_store(tmp_path):
+    store = ResultStore(tmp_path)
+    counts = store.counts(expected={(0, 0, ""), (1, 0, "")})
+    assert (counts.ok, counts.failed, counts.pending) == (0, 0, 2)
