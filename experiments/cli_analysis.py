@@ -23,7 +23,7 @@ def register(sub) -> None:
         "analyze", help="sensitivity indices, paired deltas and tipping points",
         description="Analyse stored results: Sobol or Morris indices of every output and "
         "paired delta (replicate means per design row, with the replicate noise share), "
-        "per-row deltas with 95%% intervals, logistic tipping points with bootstrap "
+        "per-row deltas with 95% intervals, logistic tipping points with bootstrap "
         "intervals and a 2-D tipping map. DIR is one experiment directory (holding "
         "manifest.json) or a parent of experiment directories. Writes "
         "<experiment>/analysis/*.csv.",
@@ -62,7 +62,7 @@ def register(sub) -> None:
     p.add_argument("--high", type=float, default=None, help="upper end of the search")
     p.add_argument("--width", type=float, default=None,
                    help=f"stop when the bracket is narrower than this (default "
-                   f"{DEFAULT_WIDTH_SHARE:.0%} of the range)")
+                   f"{100 * DEFAULT_WIDTH_SHARE:g}%% of the range)")
     p.add_argument("--replicates", type=int, default=None,
                    help="replicates per point to start with (default: the file's)")
     p.add_argument("--max-replicates", type=int, default=32,

@@ -77,3 +77,12 @@ def test_bisection_bad_input_exits_2(tmp_path, capsys):
     assert main(["tipping", str(exp), "--factor", "chaos", "--low", "0.6", "--high", "0.9",
                  "--workers", "1", "--out", str(tmp_path)]) == 2
     assert "same sign" in " ".join(capsys.readouterr().err.split())
+
+
+@pytest.mark.parametrize("command", ["analyze", "report", "tipping", "demo"])
+def test_help_of_analysis_commands(command, capsys):
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"usage: relsim {command}") and "%%" not in text
