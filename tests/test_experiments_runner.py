@@ -343,3 +343,21 @@ def test_store_counts_of_an_empty_store(tmp_path):
     store = ResultStore(tmp_path)
     counts = store.counts(expected={(0, 0, ""), (1, 0, "")})
     assert (counts.ok, counts.failed, counts.pending) == (0, 0, 2)
+
+
+def test_cli_sweep_on_an_existing_dask_scheduler_with_progress(noisy_reference, tmp_path,
+                                                               capsys):
+    from distributed import LocalCluster
+
+    path, ref = noisy_reference
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        status = cli.main(["sweep", str(path), "--out", str(tmp_path),
+                           "--scheduler", cluster.scheduler_address])
+    assert status == 0
+    captured = capsys.readouterr()
+    assert "120 ok, 0 failed, 0 pending" in captured.out
+    assert "120/120" in captured.err  # the progress bar (not --quiet)
+    pd.testing.assert_frame_equal(comparable(read_runs(tmp_path / "noisy")), ref)
+    manifest = json.loads((tmp_path / "noisy" / "manifest.json").read_text())
+    assert manifest["sessions"][-1]["scheduler"] == cluster.scheduler_address
