@@ -302,8 +302,9 @@ class Planner(mesa.Agent):
 
         It passes ``floor(influence * n + u)`` of the ``n`` orders ahead of it (stochastic
         rounding, so the expected share passed is the clout). Passing all of them displaces
-        the order in process: with probability ``preemption_prob`` it is preempted (a
-        changeover), otherwise the pushed order goes right behind it.
+        the order in process (one already worked on): with probability ``preemption_prob``
+        it is preempted (a changeover), otherwise the pushed order goes right behind it.
+        An order at the head that no work has been done on yet is passed at no cost.
         """
         m = self.model
         sched = self.schedule
@@ -316,7 +317,8 @@ class Planner(mesa.Agent):
         new = n - k
         if pos is not None:
             del sched[pos]
-        if new == 0 and sched:
+        if new == 0 and sched and sched[0].remaining < sched[0].total:
+            # The head has been worked on: putting an order before it displaces it.
             if m.behaviour.uniform() < m.p.preemption_prob:
                 m.plant.preempt(sched[0])
             else:
