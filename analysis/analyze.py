@@ -188,7 +188,7 @@ def _map_factors(results: Results, sobol: pd.DataFrame | None) -> list[str]:
 
 def _tipping(
     results: Results, target: Target, sobol: pd.DataFrame | None, seed: int,
-    report: AnalysisReport,
+    report: AnalysisReport, map_factors: tuple[str, str] | None = None,
 ) -> None:
     numeric = set(results.design.select_dtypes("number").columns)
     factors = [f for f in _tipping_factors(results, sobol) if f in numeric]
@@ -206,9 +206,10 @@ def _tipping(
         written = pd.concat([written, refined], ignore_index=True)
     report.files.append(_write(written, path))
     report.tipping = pd.concat([report.tipping, table], ignore_index=True)
-    map_factors = [f for f in _map_factors(results, sobol) if f in numeric]
-    if len(map_factors) == 2:
-        fx, fy = map_factors
+    chosen = list(map_factors) if map_factors else _map_factors(results, sobol)
+    chosen = [f for f in chosen if f in numeric]
+    if len(chosen) == 2:
+        fx, fy = chosen
         bins = tp.map_bins(int(pairs["row"].nunique()))
         grid = tp.tipping_map(pairs, target.column, fx, fy, bounds, bins=bins)
         grid = grid.rename(columns={fx: "x", fy: "y"})
@@ -238,12 +239,17 @@ def _replicate_summary(targets: list[Target]) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows)
 
 
-def analyze_results(results: Results, *, seed: int = sa.DEFAULT_SEED) -> AnalysisReport:
+def analyze_results(
+    results: Results, *, seed: int = sa.DEFAULT_SEED,
+    map_factors: tuple[str, str] | None = None,
+) -> AnalysisReport:
     """Analyse one stored experiment and write its CSV files.
 
     Args:
         results: The stored experiment.
         seed: Seed of every bootstrap (SALib's and the tipping intervals').
+        map_factors: The two factors of the 2-D tipping map (default: the two with the
+            largest total Sobol index of the delta, else the first two factors).
 
     Returns:
         An `AnalysisReport` of the files written and the warnings.
@@ -261,6 +267,14 @@ def analyze_results(results: Results, *, seed: int = sa.DEFAULT_SEED) -> Analysi
     report.warnings.extend(warnings)
     if not results.outputs:
         raise ValueError(f"experiment '{results.name}' has no numeric output to analyse")
+    if map_factors is not None:
+        unknown = [f for f in map_factors if f not in results.factors]
+        if unknown or len(map_factors) != 2 or map_factors[0] == map_factors[1]:
+            raise ValueError(
+                f"the tipping map needs two different factors of experiment "
+                f"'{results.name}' (its factors: {', '.join(results.factors) or 'none'}); "
+                f"got {', '.join(map_factors)}"
+            )
     n_rows = design_rows(results)
     summaries = []
     sobol_of: dict[str, pd.DataFrame] = {}
@@ -281,7 +295,7 @@ def analyze_results(results: Results, *, seed: int = sa.DEFAULT_SEED) -> Analysi
         rows = dl.row_summary(t.table, t.column, results.design)
         report.files.append(_write(rows, results.analysis_dir / f"delta_{t.output}.csv"))
         if kind != "replicate" and results.factors:
-            _tipping(results, t, sobol_of.get(t.name), seed, report)
+            _tipping(results, t, sobol_of.get(t.name), seed, report, map_factors)
     if sobol_of:
         report.sobol = pd.concat(sobol_of.values(), ignore_index=True)
     report.files.append(_write(pd.DataFrame.from_records(summaries),
@@ -289,6 +303,10 @@ def analyze_results(results: Results, *, seed: int = sa.DEFAULT_SEED) -> Analysi
     return report
 
 
-def analyze_path(path: str | Path, *, seed: int = sa.DEFAULT_SEED) -> AnalysisReport:
+def analyze_path(
+    path: str | Path, *, seed: int = sa.DEFAULT_SEED,
+    map_factors: tuple[str, str] | None = None,
+) -> AnalysisReport:
     """Load the experiment at ``path`` (itself or its only subdir) and analyse it."""
-    return analyze_results(load_results(path, series=False), seed=seed)
+    return analyze_results(load_results(path, series=False), seed=seed,
+                           map_factors=map_factors)

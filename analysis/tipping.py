@@ -48,7 +48,7 @@ MAX_GRID_LEVELS = 25
 #: Default number of bins per axis of a 2-D map of a global design.
 MAP_BINS = 8
 #: Bins per axis of a map: at least this many design rows per cell on average ...
-MIN_ROWS_PER_CELL = 4
+MIN_ROWS_PER_CELL = 12
 #: ... within these limits.
 MAP_BINS_MIN, MAP_BINS_MAX = 3, 10
 

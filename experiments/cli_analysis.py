@@ -31,6 +31,9 @@ def register(sub) -> None:
     p.add_argument("dir", metavar="DIR", help="experiment directory or its parent")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED,
                    help="seed of every bootstrap (default %(default)s)")
+    p.add_argument("--map", nargs=2, metavar=("X", "Y"), default=None,
+                   help="the two factors of the 2-D tipping map (default: the two most "
+                   "influential, by total Sobol index of the delta)")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser(
@@ -95,7 +98,8 @@ def cmd_analyze(args) -> int:
     from analysis.analyze import analyze_path
 
     for exp in _experiments(args.dir):
-        report = analyze_path(exp, seed=args.seed)
+        report = analyze_path(exp, seed=args.seed,
+                              map_factors=tuple(args.map) if args.map else None)
         print(f"{report.experiment}: wrote {len(report.files)} files to {report.directory}")
         for line in report.warnings:
             sys.stderr.write(f"relsim: warning: {report.experiment}: {line}\n")

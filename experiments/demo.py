@@ -43,6 +43,9 @@ MAX_REPLICATES = 32
 #: The demo's promise: under ten minutes on two cores.
 TIME_BUDGET_S = 600.0
 TOP_FACTORS = 3
+#: The 2-D tipping map of the Sobol sweep: chaos against deal complexity (the article's
+#: two conditions for relationship value).
+MAP_FACTORS = ("process_cv", "complex_share")
 
 
 def sign_change_bracket(rows: pd.DataFrame, factor: str) -> tuple[float, float] | None:
@@ -164,7 +167,9 @@ def run_study(files: list[Path], out: Path, *, workers: int | None = None) -> in
               f"{summary.pending} pending ({summary.elapsed_s:.0f} s)", flush=True)
         status = max(status, summary.exit_status)
     for exp in experiments:
-        report = analyze_path(out / exp.name, seed=ANALYSIS_SEED)
+        chosen = tuple(f for f in MAP_FACTORS if f in exp.factor_names)
+        report = analyze_path(out / exp.name, seed=ANALYSIS_SEED,
+                              map_factors=chosen if len(chosen) == 2 else None)
         for line in report.warnings:
             sys.stderr.write(f"relsim: warning: {exp.name}: {line}\n")
     chaos = experiments[1]
