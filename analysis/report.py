@@ -167,6 +167,10 @@ def _index_figures(results: Results, out: _Writer) -> None:
         out.table(table, f"sobol_{target}",
                   f"Sobol indices of {target} (replicate means per design row) with 95% "
                   "bootstrap half-widths.")
+    for path in sorted(analysis.glob("sobol2_*.csv")):
+        target = path.stem[len("sobol2_"):]
+        out.table(pd.read_csv(path), f"sobol2_{target}",
+                  f"Second-order Sobol indices of {target} with 95% bootstrap half-widths.")
     for path in sorted(analysis.glob("morris_*.csv")):
         target = path.stem[len("morris_"):]
         table = pd.read_csv(path)

@@ -96,6 +96,7 @@ def test_report_writes_every_figure_non_empty(tmp_path):
             assert path.is_file(), path
             assert path.stat().st_size > 1000, path  # a real drawing, not an empty file
     assert (tmp_path / "tables" / "chaos__tipping_profit.tex").is_file()
+    assert (tmp_path / "tables" / "sobol__sobol2_delta_profit.tex").is_file()  # 2nd order
     assert (tmp_path / "tables" / "series__outputs_by_regime.csv").is_file()
     written = {p.stem for p in figures.glob("*.png")}
     assert written == {p.stem for p in figures.glob("*.pdf")}
