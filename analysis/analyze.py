@@ -263,6 +263,14 @@ def analyze_results(
             f"manifest design '{kind}' is not one of {', '.join(KNOWN_DESIGNS)}"
         )
     report = AnalysisReport(results.name, results.analysis_dir)
+    ok = ok_runs(results.runs)
+    if ok.empty:
+        errors = results.runs.get("error", pd.Series(dtype=str)).dropna().astype(str)
+        first = errors[errors != ""].iloc[0] if (errors != "").any() else "no error recorded"
+        raise ValueError(
+            f"every one of the {len(results.runs)} stored runs of experiment "
+            f"'{results.name}' failed, nothing to analyse (first error: {first[:300]})"
+        )
     targets, warnings = build_targets(results)
     report.warnings.extend(warnings)
     if not results.outputs:

@@ -108,3 +108,14 @@ def test_noise_share_formula():
 
 def test_salib_seed_is_never_zero():
     assert all(sa.salib_seed(s) != 0 for s in range(50))
+
+
+def test_all_runs_failed_is_a_clear_error(tmp_path, capsys):
+    exp = _sobol_store(tmp_path)
+    for part in sorted((exp / "runs").glob("*.parquet")):
+        runs = pd.read_parquet(part).drop(columns=["y", "z"])
+        runs["status"], runs["error"] = "failed", "ValueError: boom"
+        runs.to_parquet(part, index=False)
+    assert main(["analyze", str(exp)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "failed, nothing to analyse" in err and "ValueError: boom" in err
