@@ -1,4 +1,20 @@
-"""Analysis: sensitivity indices, paired deltas, tipping points and figures.
+"""Analysis: sensitivity indices, paired deltas, tipping points, figures and tables.
 
-Reads stored results only; never runs a simulation and never imports `experiments`.
+Reads stored results only (the layout of `relsim sweep`); never runs a simulation and
+never imports `experiments` or `model`.
+
+Modules and their main entry points:
+
+- `analysis.io`: `load_results(dir) -> Results` (manifest, design, runs, series),
+  `find_experiments(dir)`.
+- `analysis.analyze`: `analyze_path(dir, seed=..., map_factors=None)` writes
+  ``<experiment>/analysis/*.csv`` (`relsim analyze`).
+- `analysis.sensitivity`: `sobol_indices`, `morris_indices` (SALib, seeded),
+  `row_means`, `replicate_noise_share`.
+- `analysis.deltas`: `paired_deltas(runs, a, b, outputs)`, `row_summary`, `t_interval`.
+- `analysis.tipping`: `logistic_tipping`, `tipping_table`, `tipping_map`,
+  `bisect_sign_change` (pure; `experiments.tipping` supplies the model evaluations).
+- `analysis.figures`: the figure style and one function per figure.
+- `analysis.tables`: CSV and LaTeX (booktabs) tables.
+- `analysis.report`: `build_report(dir, seed=...)` (`relsim report`).
 """
