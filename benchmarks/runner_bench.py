@@ -45,21 +45,31 @@ TARGET_BATCH_MEMORY = 0.5
 # --------------------------------------------------------------------------- children
 
 
-def _experiment_text(name: str, runs: int, days: int) -> str:
+#: Factors of the LHS design of the memory benchmark (every run its own design row).
+LHS_FACTORS = {"utilization": (0.6, 0.9), "process_cv": (0.0, 1.0), "work_cv": (0.0, 1.5),
+               "disruption_rate": (0.0, 0.2), "pad_max": (0.0, 0.9), "influence": (0.0, 1.0)}
+
+
+def _experiment_text(name: str, runs: int, days: int, design: str = "grid") -> str:
+    head = f'[experiment]\nname = "{name}"\nseed = 1\n'
+    params = f"[params]\ndays = {days}\nwarmup_days = {days // 4}\n"
+    if design == "lhs":
+        factors = "".join(f"{k} = [{lo}, {hi}]\n" for k, (lo, hi) in LHS_FACTORS.items())
+        return f'{head}design = "lhs"\nsamples = {runs}\n{params}[factors]\n{factors}'
     reps = max(1, runs // len(UTILIZATIONS))
     values = ", ".join(map(str, UTILIZATIONS))
-    return (f'[experiment]\nname = "{name}"\ndesign = "grid"\nreplicates = {reps}\n'
-            f"seed = 1\n[params]\ndays = {days}\nwarmup_days = {days // 4}\n"
+    return (f'{head}design = "grid"\nreplicates = {reps}\n{params}'
             f"[factors]\nutilization = {{values = [{values}]}}\n")
 
 
-def child_sweep(runs: int, days: int, workers: int, executor: str) -> dict:
+def child_sweep(runs: int, days: int, workers: int, executor: str,
+                design: str = "grid") -> dict:
     """One sweep of the real model through the runner."""
     from experiments.runner import sweep
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.toml"
-        path.write_text(_experiment_text("bench", runs, days))
+        path.write_text(_experiment_text("bench", runs, days, design))
         t0 = time.perf_counter()
         summary = sweep(path, Path(tmp) / "out", workers=workers, executor=executor)
         elapsed = time.perf_counter() - t0
@@ -218,8 +228,11 @@ def _scaling(report: dict, scale: float, repeats: int) -> None:
 
 def _memory(report: dict, scale: float) -> None:
     days = 20
-    small = measure("sweep", runs=int(2000 * scale), days=days, workers=2, executor="local")
-    large = measure("sweep", runs=int(20000 * scale), days=days, workers=2, executor="local")
+    # an LHS design: every run is its own design row, so the design grows with the sweep
+    small = measure("sweep", runs=int(2000 * scale), days=days, workers=2, executor="local",
+                    design="lhs")
+    large = measure("sweep", runs=int(20000 * scale), days=days, workers=2, executor="local",
+                    design="lhs")
     report["memory"] = {"days": days, "small": small, "large": large,
                         "ratio": large["peak_mib"] / small["peak_mib"],
                         "target": TARGET_MEMORY_RATIO}

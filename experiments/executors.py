@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -32,6 +33,7 @@ from experiments.errors import UserError
 #: memory to stay flat.
 IN_FLIGHT_PER_WORKER = 2
 EXECUTORS = ("serial", "local", "dask")
+START_METHOD_ENV = "RELSIM_START_METHOD"
 __all__ = ["BrokenExecutor", "DaskExecutor", "Executor", "ProcessExecutor", "SerialExecutor",
            "make_executor"]
 
@@ -110,17 +112,38 @@ def _future_outcome(future: Future) -> tuple[Any, BaseException | None]:
     return (None, error) if error is not None else (future.result(), None)
 
 
-def _context(preload: str | None) -> multiprocessing.context.BaseContext:
-    """The start method of local workers: ``forkserver`` if available, else ``spawn``.
+def start_method() -> str:
+    """The start method of local worker processes.
 
-    Both are safe in a process with threads; with ``forkserver`` workers fork from a
-    server that imported the worker and model modules once.
+    ``fork`` on Linux before Python 3.14 (CPython's own default there: workers start at
+    once and share the already imported model); ``forkserver`` on Python 3.14+ (its
+    new default; the server imports the worker and model modules once); ``spawn`` on
+    macOS and Windows. It is chosen explicitly because importing Mesa switches the global
+    default to ``spawn`` (``mesa.batchrunner`` calls ``set_start_method``), which would
+    re-import the model in every worker. The environment variable
+    ``RELSIM_START_METHOD`` overrides the choice.
     """
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["experiments.worker", *([preload] if preload else [])])
+    available = multiprocessing.get_all_start_methods()
+    chosen = os.environ.get(START_METHOD_ENV)
+    if chosen:
+        if chosen not in available:
+            raise UserError(f"{START_METHOD_ENV}={chosen!r} is not available here "
+                            f"(available: {', '.join(available)})")
+        return chosen
+    if sys.platform.startswith("linux") and sys.version_info < (3, 14):
+        return "fork"
+    return "forkserver" if "forkserver" in available and sys.platform != "darwin" else "spawn"
+
+
+def _context(preload: str | None) -> multiprocessing.context.BaseContext:
+    ctx = multiprocessing.get_context(start_method())
+    if ctx.get_start_method() == "forkserver":
+        ctx.set_forkserver_preload(["experiments.worker", *([preload] if preload else [])])
     return ctx
+
+
+def _noop() -> None:
+    """A task that only makes the pool start its worker processes."""
 
 
 class ProcessExecutor(Executor):
@@ -134,6 +157,9 @@ class ProcessExecutor(Executor):
     def __init__(self, workers: int, preload: str | None = None) -> None:
         self.workers = workers
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(preload))
+        # Start the workers now, before the caller starts threads (progress bar): with
+        # ``fork`` all of them are created at the first submission.
+        self._pool.submit(_noop)
 
     def imap_unordered(self, fn: Callable[[Any], Any], chunks: Iterable[Any]) -> Iterator[Outcome]:  # noqa: D102
         return _bounded(lambda c: self._pool.submit(fn, c), chunks,

@@ -134,15 +134,15 @@ class TaskFactory:
 
     def __init__(self, exp: Experiment, design: pd.DataFrame) -> None:
         self.exp = exp
-        names = exp.factor_names
-        self._rows = [{n: _py(v) for n, v in zip(names, values, strict=True)}
-                      for values in design[names].itertuples(index=False, name=None)]
+        # one array per factor (8 bytes a value), not a dict per row
+        self._columns = [(n, design[n].to_numpy()) for n in exp.factor_names]
         self._regimes = {"": {}, **exp.regimes}
 
     def __call__(self, key: RunKey) -> Task:
         """The task of one run key."""
         row, rep, regime = key
-        params = {**self.exp.params, **self._rows[row], **self._regimes[regime]}
+        values = {n: _py(column[row]) for n, column in self._columns}
+        params = {**self.exp.params, **values, **self._regimes[regime]}
         return Task(row, rep, regime, run_seed(self.exp.seed, row, rep), params)
 
 
@@ -332,10 +332,11 @@ def sweep(experiment: Experiment | str | Path, out: str | Path = DEFAULT_OUT, *,
     errors: Counter[str] = Counter()
     ran = 0
     session: dict[str, Any] = {"started": mf.now(), "runs": 0, "failed": 0}
-    bar = _progress(len(pending), progress, exp.name)
+    bar = None
     try:
         with make_executor(executor, workers, scheduler, quiet=not progress,
                            preload=exp.model.split(":")[0]) as ex:
+            bar = _progress(len(pending), progress, exp.name)  # after the workers started
             session.update(ex.describe())
             chunker = Chunker(pending, ex.workers, chunk_target_s, max_chunk_runs)
             chunks = ([make_task(k) for k in keys] for keys in chunker)
@@ -364,7 +365,8 @@ def sweep(experiment: Experiment | str | Path, out: str | Path = DEFAULT_OUT, *,
         raise SweepAborted(f"a worker died ({exc}); {ran} runs of this session are stored, "
                            "rerun the same command to resume") from exc
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         _finish(store, manifest, exp, set(all_keys), outputs, session)
 
     counts = store.counts(expected=set(all_keys))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import textwrap
 from pathlib import Path
 
@@ -135,10 +136,16 @@ def test_reference_table_has_seeds_regimes_and_nan_for_non_finite(noisy_referenc
     assert {"noise", "x1", "x2", "x3", "y", "u"} <= set(ref.columns)
 
 
-def test_two_workers_dask_and_merged_shards_match_one_worker(noisy_reference, tmp_path):
+def test_two_workers_dask_and_merged_shards_match_one_worker(noisy_reference, tmp_path,
+                                                            monkeypatch):
     path, ref = noisy_reference
     two = run_experiment(path, tmp_path / "two", workers=2, executor="local")
     pd.testing.assert_frame_equal(comparable(read_runs(two)), ref)
+    if "forkserver" in multiprocessing.get_all_start_methods():  # the Python 3.14+ default
+        monkeypatch.setenv("RELSIM_START_METHOD", "forkserver")
+        server = run_experiment(path, tmp_path / "server", workers=2, executor="local")
+        pd.testing.assert_frame_equal(comparable(read_runs(server)), ref)
+        monkeypatch.delenv("RELSIM_START_METHOD")
 
     dask = run_experiment(path, tmp_path / "dask", workers=2, executor="dask")
     pd.testing.assert_frame_equal(comparable(read_runs(dask)), ref)
