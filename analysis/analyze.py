@@ -196,7 +196,9 @@ def _tipping(
         return
     bounds = factor_bounds(results)
     pairs = target.table.merge(results.design, on="row", how="left")
-    table = tp.tipping_table(pairs, target.column, factors, bounds, seed=seed)
+    varied = [f for f in results.factors if f in results.design.columns]
+    table = tp.tipping_table(pairs, target.column, factors, bounds, seed=seed,
+                             clustered=len(varied) > 1)
     table.insert(0, "output", target.column)
     out = results.analysis_dir
     path = out / f"tipping_{target.output}.csv"

@@ -7,12 +7,17 @@ Three estimators, all pure (no files, no simulation):
   over the design and are thereby marginalised). The tipping point is where the fitted
   probability of a positive delta crosses one half, ``x* = -b0 / b1``; its interval is a
   seeded percentile bootstrap over pairs; the direction is the sign of ``b1``
-  (``increasing``: the delta turns positive as the factor grows).
+  (``increasing``: the delta turns positive as the factor grows). This is where the
+  *median* delta crosses zero, which differs from where the mean does when the delta's
+  distribution is skewed.
 * `tipping_map`: a 2-D map of the mean delta and of the share of positive deltas over two
   factors (cells of a grid design, or equal-width bins of a global design), whose zero
   contour is the 2-D tipping line.
 * `bisect_sign_change`: refinement by bisection with replicates along one factor; the
   caller supplies a function returning paired deltas (common random numbers) at a point.
+
+The bootstrap of the logistic threshold resamples design rows (clusters of replicates)
+when other factors vary over the design, and single pairs in a one-factor sweep.
 
 The logistic fit standardises the factor to its range and adds a small ridge penalty on
 the slope, so that a perfectly separated sample (the sign flips exactly at a threshold)
@@ -132,9 +137,18 @@ class Tipping:
                 "note": self.note}
 
 
+def _clusters(groups: np.ndarray) -> list[np.ndarray]:
+    """Indices of the members of each group."""
+    _, inverse = np.unique(groups, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.flatnonzero(np.diff(inverse[order])) + 1
+    return np.split(order, bounds)
+
+
 def logistic_tipping(
     x: np.ndarray, delta: np.ndarray, bounds: Sequence[float], *, factor: str = "",
     n_bootstrap: int = N_BOOTSTRAP, level: float = CI_LEVEL, seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> Tipping:
     """Tipping point of ``delta`` along ``x`` by logistic regression of ``1{delta > 0}``.
 
@@ -143,9 +157,14 @@ def logistic_tipping(
         delta: Paired delta of every pair (NaNs are dropped).
         bounds: ``(low, high)`` of the factor's range: a crossing outside is not reported.
         factor: The factor's name (for the result).
-        n_bootstrap: Bootstrap resamples (over pairs) of the threshold.
+        n_bootstrap: Bootstrap resamples of the threshold.
         level: Confidence level of the percentile interval.
         seed: Seed of the bootstrap.
+        groups: Cluster label of every pair (its design row), or None. With other factors
+            varied, the replicates of a design row share those factors' values, so their
+            deltas are correlated given ``x``; the bootstrap then resamples whole design
+            rows. Without (a 1-D sweep), pairs are independent given ``x`` and are
+            resampled one by one.
 
     Returns:
         A `Tipping`; threshold NaN with a note when the delta has one sign throughout or the
@@ -155,6 +174,7 @@ def logistic_tipping(
     delta = np.asarray(delta, float)
     keep = np.isfinite(x) & np.isfinite(delta)
     x, delta = x[keep], delta[keep]
+    clusters = _clusters(np.asarray(groups)[keep]) if groups is not None else None
     lo, hi = float(bounds[0]), float(bounds[1])
     nan = float("nan")
     y = (delta > 0).astype(float)
@@ -182,7 +202,11 @@ def logistic_tipping(
     rng = np.random.default_rng(seed)
     boots = np.empty(n_bootstrap)
     for b in range(n_bootstrap):
-        idx = rng.integers(0, n, n)
+        if clusters is None:
+            idx = rng.integers(0, n, n)
+        else:
+            idx = np.concatenate([clusters[i] for i in
+                                  rng.integers(0, len(clusters), len(clusters))])
         yb = y[idx]
         if yb.min() == yb.max():
             boots[b] = np.nan
@@ -207,6 +231,7 @@ def logistic_tipping(
 def tipping_table(
     pairs: pd.DataFrame, column: str, factors: Sequence[str],
     bounds: dict[str, Sequence[float]], *, seed: int = 0, n_bootstrap: int = N_BOOTSTRAP,
+    clustered: bool = False,
 ) -> pd.DataFrame:
     """Logistic tipping points of ``column`` along each factor.
 
@@ -217,6 +242,8 @@ def tipping_table(
         bounds: Range of each factor.
         seed: Bootstrap seed (each factor gets its own stream derived from it).
         n_bootstrap: Bootstrap resamples.
+        clustered: Resample whole design rows (column ``row``) rather than pairs: right
+            when other factors vary over the design (see `logistic_tipping`).
 
     Returns:
         One row per factor: `TIPPING_COLUMNS` plus ``n``, ``share_positive``, ``method``,
@@ -226,8 +253,10 @@ def tipping_table(
     rows = []
     for f, ss in zip(factors, seeds, strict=False):
         sub_seed = int(ss.generate_state(1)[0])
+        groups = pairs["row"].to_numpy() if clustered else None
         tip = logistic_tipping(pairs[f].to_numpy(float), pairs[column].to_numpy(float),
-                               bounds[f], factor=f, seed=sub_seed, n_bootstrap=n_bootstrap)
+                               bounds[f], factor=f, seed=sub_seed, n_bootstrap=n_bootstrap,
+                               groups=groups)
         rows.append(tip.as_row())
     cols = TIPPING_COLUMNS + ["n", "share_positive", "method", "note"]
     return pd.DataFrame.from_records(rows, columns=cols)

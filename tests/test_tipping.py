@@ -151,3 +151,20 @@ def test_analyze_bad_directory_is_a_clear_error(tmp_path, capsys):
     assert main(["analyze", str(tmp_path)]) == 2
     err = " ".join(capsys.readouterr().err.split())  # the message is wrapped
     assert "holds no stored experiment" in err and "Traceback" not in err
+
+
+def test_clustered_bootstrap_is_wider_when_replicates_share_other_factors():
+    # 60 design rows x 10 replicates; a second factor shifts every replicate of a row
+    # alike. Resampling pairs treats the 600 pairs as independent; resampling rows does
+    # not, so its interval must be wider (here by far more than bootstrap noise).
+    rng = np.random.default_rng(31)
+    rows = np.repeat(np.arange(60), 10)
+    x = np.repeat(rng.uniform(0, 1, 60), 10)
+    shared = np.repeat(rng.normal(0, 1.0, 60), 10)  # the other factors' effect per row
+    delta = 2.0 * (x - 0.5) + shared + rng.normal(0, 0.1, rows.size)
+    naive = tp.logistic_tipping(x, delta, (0, 1), seed=3)
+    clustered = tp.logistic_tipping(x, delta, (0, 1), seed=3, groups=rows)
+    assert clustered.threshold == naive.threshold  # same fit, different interval
+    width = clustered.ci_high - clustered.ci_low
+    assert width > 1.5 * (naive.ci_high - naive.ci_low)
+    assert clustered.ci_low <= 0.5 <= clustered.ci_high
