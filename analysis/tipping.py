@@ -348,9 +348,13 @@ def bisect_sign_change(
     """Bisect ``[low, high]`` to the sign change of the mean paired delta.
 
     At each point the mean of the paired deltas over replicates decides the side. When its
-    t interval straddles zero, replicates are doubled (up to ``max_replicates``); if the
-    sign is still not resolved the bisection stops there (the crossing lies within the
-    noise band around that point) and reports the bracket reached so far.
+    t interval straddles zero, replicates are doubled (up to ``max_replicates``). A point
+    whose sign stays unresolved lies in the *noise band* around the crossing: it moves
+    neither end of the bracket, and the search continues between each end and the band
+    (halving the larger gap), so the bracket closes on the band from both sides. The
+    bracket's ends are always points whose sign was resolved. It stops when the bracket is
+    narrower than ``width``, or when both gaps to the band are narrower than ``width / 2``
+    (the band itself is then wider than asked: more replicates would narrow it).
 
     Args:
         evaluate: ``evaluate(x, point_index, n)`` returns the paired deltas of replicates
@@ -361,11 +365,12 @@ def bisect_sign_change(
         width: Stop once the bracket is narrower than this.
         replicates: Replicates per point to start with.
         max_replicates: Upper limit of replicates per point.
-        max_steps: Upper limit of bisection steps.
+        max_steps: Upper limit of evaluated points after the two ends.
         level: Confidence level of the per-point t interval.
 
     Returns:
-        A `Bisection`; ``ci_low``/``ci_high`` is the final bracket.
+        A `Bisection`; ``ci_low``/``ci_high`` is the final bracket and ``threshold`` the
+        secant zero of the mean deltas at its ends.
 
     Raises:
         ValueError: On a bad range or width, or when the mean delta has the same sign at
@@ -382,7 +387,7 @@ def bisect_sign_change(
         )
     points: list[dict] = []
 
-    def measure(x: float) -> float:
+    def measure(x: float) -> tuple[float, bool]:
         index = len(points)
         n = replicates
         while True:
@@ -393,34 +398,44 @@ def bisect_sign_change(
             n = min(2 * n, max_replicates)
         points.append({"x": x, "mean": mean, "ci_low": lo_ci, "ci_high": hi_ci, "n": n,
                        "resolved": bool(resolved)})
-        return mean
+        return mean, bool(resolved)
 
-    f_lo, f_hi = measure(low), measure(high)
+    f_lo, _ = measure(low)
+    f_hi, _ = measure(high)
     if np.sign(f_lo) == np.sign(f_hi):
         raise ValueError(
             f"the mean delta has the same sign at both ends of [{low:g}, {high:g}] "
             f"({f_lo:.4g} and {f_hi:.4g}): no sign change to bisect; widen the range"
         )
     direction = INCREASING if f_hi > f_lo else DECREASING
-    steps = 0
-    while high - low > width and steps < max_steps:
-        mid = 0.5 * (low + high)
-        f_mid = measure(mid)
-        steps += 1
-        if not points[-1]["resolved"]:
-            # The mean delta at mid is indistinguishable from zero: the crossing lies in the
-            # noise band around mid. Keep the bracket whose ends were resolved and stop.
-            note = (f"stopped at {mid:.4g}: the sign of the mean delta is not resolved with "
-                    f"{points[-1]['n']} replicates (crossing within the noise band)")
-            return Bisection(mid, low, high, direction, converged=False, note=note,
-                             points=points)
-        if np.sign(f_mid) == np.sign(f_lo):
-            low, f_lo = mid, f_mid
+    band: list[float] = []  # points inside the bracket whose sign was not resolved
+    note = ""
+    for _ in range(max_steps):
+        if high - low <= width:
+            break
+        if band:
+            gap_low, gap_high = min(band) - low, high - max(band)
+            if max(gap_low, gap_high) <= width / 2:
+                note = (f"the sign of the mean delta is unresolved with {max_replicates} "
+                        f"replicates on [{min(band):.4g}, {max(band):.4g}] (the crossing lies "
+                        "in this noise band); more replicates would narrow the bracket")
+                break
+            x = low + gap_low / 2 if gap_low >= gap_high else max(band) + gap_high / 2
         else:
-            high, f_hi = mid, f_mid
+            x = 0.5 * (low + high)
+        f_x, resolved = measure(x)
+        if not resolved:
+            band.append(x)
+        elif np.sign(f_x) == np.sign(f_lo):
+            low, f_lo = x, f_x
+            band = [b for b in band if b > low]
+        else:
+            high, f_hi = x, f_x
+            band = [b for b in band if b < high]
     threshold = low + (high - low) * (-f_lo) / (f_hi - f_lo) if f_hi != f_lo else 0.5 * (
         low + high)
     converged = high - low <= width
-    note = "" if converged else f"stopped after {max_steps} steps before reaching the width"
+    if not converged and not note:
+        note = f"stopped after {max_steps} points before reaching the width"
     return Bisection(threshold, low, high, direction, converged=converged, note=note,
                      points=points)
