@@ -107,6 +107,10 @@ def test_bisection_stops_in_the_noise_band_and_says_so():
     assert not result.converged
     assert "noise band" in result.note
     assert result.ci_low <= truth <= result.ci_high
+    # The bracket's ends are points whose sign was resolved; the unresolved ones lie inside.
+    resolved = {p["x"]: p["resolved"] for p in result.points}
+    assert resolved[result.ci_low] and resolved[result.ci_high]
+    assert any(not r for r in resolved.values())
 
 
 def test_bisection_rejects_a_range_without_sign_change():
