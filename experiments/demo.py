@@ -43,6 +43,8 @@ MAX_REPLICATES = 32
 #: The demo's promise: under ten minutes on two cores.
 TIME_BUDGET_S = 600.0
 TOP_FACTORS = 3
+#: Without a sign change along chaos, try this many influential factors for a bisection.
+MAX_FALLBACK_FACTORS = 2
 #: The 2-D tipping map of the Sobol sweep: chaos against deal complexity (the article's
 #: two conditions for relationship value).
 MAP_FACTORS = ("process_cv", "complex_share")
@@ -62,29 +64,58 @@ def _fmt(value: float) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.3g}"
 
 
-def _refine(exp: Experiment, out: Path, workers: int | None) -> tuple[str, object | None]:
-    """Bisect inside the grid interval where the relationship value changes sign."""
-    factor = exp.factor_names[0]
-    rows = pd.read_csv(out / exp.name / "analysis" / f"delta_{OUTPUT}.csv")
-    bracket = sign_change_bracket(rows, factor)
-    if bracket is None:
-        sign = "positive" if (rows["mean"] > 0).all() else (
-            "negative" if (rows["mean"] < 0).all() else "of mixed sign without a crossing")
-        return (f"no sign change of the mean relationship value along {factor} in "
-                f"[{rows[factor].min():g}, {rows[factor].max():g}]: it is {sign} throughout",
-                None)
-    spec = next(f for f in exp.factors if f.name == factor)
-    width = WIDTH_SHARE * (spec.high - spec.low)
+def _bisect(exp: Experiment, out: Path, workers: int | None, factor: str,
+            low: float, high: float) -> tuple[str, bool]:
+    """Run one refinement on the chaos experiment's scenario; describe it, and if it ran."""
+    width = WIDTH_SHARE * (high - low)
     try:
-        run = refine_tipping(exp, factor, output=OUTPUT, low=bracket[0], high=bracket[1],
-                             width=width, max_replicates=MAX_REPLICATES, out=out,
-                             workers=workers)
+        run = refine_tipping(exp, factor, output=OUTPUT, low=low, high=high, width=width,
+                             max_replicates=MAX_REPLICATES, out=out, workers=workers)
     except Exception as exc:  # noqa: BLE001 - report and go on: the figures still matter
-        return f"bisection along {factor} failed: {exc}", None
+        text = str(exc)
+        if "same sign at both ends" in text:
+            text = f"no sign change along {factor} in [{low:g}, {high:g}]"
+        return text, False
     r = run.result
     state = "" if r.converged else f" ({r.note})"
-    return (f"bisection: {_fmt(r.threshold)} in [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}], "
-            f"{r.direction}, {len(r.points)} points{state}", run)
+    return (f"bisection along {factor}: {_fmt(r.threshold)} in bracket [{_fmt(r.ci_low)}, "
+            f"{_fmt(r.ci_high)}], relationship value {r.direction} with {factor}, "
+            f"{len(r.points)} points{state}"), True
+
+
+def _refine(chaos: Experiment, sobol: Experiment, out: Path, workers: int | None
+            ) -> list[str]:
+    """Bisect where the relationship value changes sign.
+
+    Along the chaos factor inside the grid interval where the mean changes sign. If it
+    never does, along the most influential factor of the Sobol sweep that has a logistic
+    crossing (the next one if that has no sign change on this scenario), over its Sobol
+    range, on the chaos sweep's scenario (other parameters at their ``[params]`` values).
+    """
+    factor = chaos.factor_names[0]
+    rows = pd.read_csv(out / chaos.name / "analysis" / f"delta_{OUTPUT}.csv")
+    bracket = sign_change_bracket(rows, factor)
+    if bracket is not None:
+        return [_bisect(chaos, out, workers, factor, *bracket)[0]]
+    sign = "positive" if (rows["mean"] > 0).all() else (
+        "negative" if (rows["mean"] < 0).all() else "of mixed sign without a crossing")
+    lines = [f"no sign change of the mean relationship value along {factor} in "
+             f"[{rows[factor].min():g}, {rows[factor].max():g}]: it is {sign} throughout"]
+    analysis = out / sobol.name / "analysis"
+    tipping, indices = analysis / f"tipping_{OUTPUT}.csv", analysis / f"sobol_delta_{OUTPUT}.csv"
+    if not (tipping.is_file() and indices.is_file()):
+        return lines
+    found = pd.read_csv(tipping)
+    found = found[np.isfinite(found["threshold"]) & (found["method"] == "logistic")]
+    ranked = pd.read_csv(indices).sort_values("ST", ascending=False)["factor"]
+    candidates = [f for f in ranked if f in set(found["factor"])]
+    for name in candidates[:MAX_FALLBACK_FACTORS]:
+        spec = next(f for f in sobol.factors if f.name == name)
+        text, ran = _bisect(chaos, out, workers, spec.name, spec.low, spec.high)
+        lines.append(f"on the same scenario, {text}")
+        if ran:
+            break
+    return lines
 
 
 def _chaos_summary(exp: Experiment, out: Path) -> list[str]:
@@ -97,6 +128,8 @@ def _chaos_summary(exp: Experiment, out: Path) -> list[str]:
         lines.append(f"  {r[factor]:>12.3g}  {r['mean']:>9.1f}  "
                      f"[{r['ci_low']:.1f}, {r['ci_high']:.1f}]")
     tipping = pd.read_csv(analysis / f"tipping_{OUTPUT}.csv")
+    if "method" in tipping.columns:  # bisection rows are reported by `_refine`
+        tipping = tipping[tipping["method"] != "bisection"]
     for _, t in tipping.iterrows():
         method = t.get("method", "logistic")
         if np.isfinite(t["threshold"]):
@@ -174,14 +207,14 @@ def run_study(files: list[Path], out: Path, *, workers: int | None = None) -> in
             sys.stderr.write(f"relsim: warning: {exp.name}: {line}\n")
     chaos = experiments[1]
     print(f"[demo] refining the tipping point along {chaos.factor_names[0]} ...", flush=True)
-    refined, _ = _refine(chaos, out, workers)
+    refined = _refine(chaos, experiments[2], out, workers)
     result = build_report(out, seed=ANALYSIS_SEED)
     for line in result.warnings:
         sys.stderr.write(f"relsim: warning: {line}\n")
     elapsed = time.perf_counter() - started
     lines = ["", "=== relsim demo: summary ==="]
     lines += _chaos_summary(chaos, out)
-    lines.append(f"  {refined}")
+    lines += [f"  {line}" for line in refined]
     lines += _sobol_summary(experiments[2], out)
     keys = key_figures(result.figures)
     lines.append(f"Figures: {len(result.figures) // 2} as PDF and 300 dpi PNG in "
