@@ -9,7 +9,8 @@ analysis is missing or older than the stored runs) and draws what the data suppo
   2-factor design every factor, otherwise the factors with a tipping point inside their
   range (else the most influential one);
 * Sobol designs: ``sobol_<target>``; Morris designs: ``morris_<target>``;
-* ``tipping_map_<output>`` when a 2-D map was computed.
+* ``tipping_map_<output>`` when a 2-D map was computed;
+* ``bisection_<output>_<factor>`` for every `relsim tipping` refinement stored.
 
 Figures go to ``DIR/figures/<stem>.pdf`` and ``.png`` (300 dpi), tables to
 ``DIR/tables/<stem>.csv`` and ``.tex``. With several experiments under DIR each stem is
@@ -156,6 +157,29 @@ def _delta_figures(results: Results, out: _Writer) -> None:
                        lambda g=grid, o=output: fg.tipping_map_plot(g, delta_name(o)))
 
 
+def _bisection_figures(results: Results, out: _Writer) -> None:
+    """Relationship value at the points `relsim tipping` evaluated, with its bracket."""
+    analysis = results.analysis_dir
+    for path in sorted(analysis.glob("tipping_points_*.csv")):
+        points = pd.read_csv(path)
+        tipping_path = None
+        for output in results.outputs:
+            prefix = f"tipping_points_{output}_"
+            if path.stem.startswith(prefix) and path.stem[len(prefix):] in points.columns:
+                factor, tipping_path = path.stem[len(prefix):], analysis / f"tipping_{output}.csv"
+                break
+        if tipping_path is None:
+            continue
+        tip = None
+        table = _read_csv(tipping_path)
+        if table is not None and "method" in table.columns:
+            rows = table[(table["factor"] == factor) & (table["method"] == "bisection")]
+            tip = rows.iloc[0] if not rows.empty else None
+        out.figure(f"bisection_{output}_{factor}",
+                   lambda p=points, f=factor, t=tip, o=output: fg.relationship_vs_factor(
+                       p, f, delta_name(o), t))
+
+
 def _index_figures(results: Results, out: _Writer) -> None:
     analysis = results.analysis_dir
     for path in sorted(analysis.glob("sobol_*.csv")):
@@ -209,6 +233,7 @@ def report_experiment(results: Results, out: _Writer, *, seed: int) -> None:
         out.result.warnings += [f"{results.name}: {w}" for w in analysis.warnings]
     _series_figures(results, out)
     _delta_figures(results, out)
+    _bisection_figures(results, out)
     _index_figures(results, out)
     if results.design_kind == "replicate":
         out.table(regime_summary(results), "outputs_by_regime",

@@ -113,7 +113,7 @@ def cmd_report(args) -> int:
     result = build_report(args.dir, seed=args.seed)
     for line in result.warnings:
         sys.stderr.write(f"relsim: warning: {line}\n")
-    print(f"wrote {len(result.figures)} figures to {result.figure_dir}")
+    print(f"wrote {len(result.figures) // 2} figures (PDF and PNG) to {result.figure_dir}")
     print(f"wrote {len(result.tables)} tables to {result.table_dir}")
     return 0
 

@@ -165,3 +165,23 @@ def test_report_reanalyses_when_runs_are_newer(tmp_path):
     assert main(["report", str(exp)]) == 0
     after = pd.read_csv(exp / "analysis" / "delta_profit.csv")["mean"]
     assert np.allclose(after - before, 1000.0)
+
+
+def test_report_draws_a_stored_bisection(tmp_path):
+    make_demo_like_store(tmp_path)
+    analysis = tmp_path / "chaos" / "analysis"
+    assert main(["analyze", str(tmp_path / "chaos")]) == 0
+    points = pd.DataFrame({"process_cv": [0.0, 1.0, 0.5, 0.25, 0.375],
+                           "mean": [-80.0, 120.0, 10.0, -30.0, -5.0],
+                           "ci_low": [-90.0, 100.0, 2.0, -40.0, -12.0],
+                           "ci_high": [-70.0, 140.0, 18.0, -20.0, 2.0],
+                           "n": [4, 4, 8, 8, 32], "resolved": [True, True, True, True, False]})
+    points.to_csv(analysis / "tipping_points_profit_process_cv.csv", index=False)
+    tipping = pd.read_csv(analysis / "tipping_profit.csv")
+    extra = {"factor": "process_cv", "threshold": 0.4, "ci_low": 0.25, "ci_high": 0.5,
+             "direction": "increasing", "method": "bisection"}
+    pd.concat([tipping, pd.DataFrame([extra])]).to_csv(analysis / "tipping_profit.csv",
+                                                        index=False)
+    assert main(["report", str(tmp_path / "chaos")]) == 0
+    figure = tmp_path / "chaos" / "figures" / "bisection_profit_process_cv.png"
+    assert figure.stat().st_size > 1000
