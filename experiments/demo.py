@@ -169,7 +169,8 @@ def key_figures(figures: list[Path]) -> list[Path]:
     """Return the PDFs the summary names: the profit figures and the time series."""
     pdfs = sorted(p for p in figures if p.suffix == ".pdf")
     keys = ("vicious_cycle", "channel_mix", "sales_time", f"_{OUTPUT}_vs_",
-            f"sobol_delta_{OUTPUT}", f"tipping_map_{OUTPUT}", f"morris_delta_{OUTPUT}")
+            f"sobol_delta_{OUTPUT}", f"tipping_map_{OUTPUT}", f"morris_delta_{OUTPUT}",
+            f"bisection_{OUTPUT}_")
     return [p for p in pdfs if any(k in p.stem for k in keys)]
 
 
