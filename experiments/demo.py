@@ -65,12 +65,12 @@ def _fmt(value: float) -> str:
 
 
 def _bisect(exp: Experiment, out: Path, workers: int | None, factor: str,
-            low: float, high: float) -> tuple[str, bool]:
+            low: float, high: float, max_replicates: int) -> tuple[str, bool]:
     """Run one refinement on the chaos experiment's scenario; describe it, and if it ran."""
     width = WIDTH_SHARE * (high - low)
     try:
         run = refine_tipping(exp, factor, output=OUTPUT, low=low, high=high, width=width,
-                             max_replicates=MAX_REPLICATES, out=out, workers=workers)
+                             max_replicates=max_replicates, out=out, workers=workers)
     except Exception as exc:  # noqa: BLE001 - report and go on: the figures still matter
         text = str(exc)
         if "same sign at both ends" in text:
@@ -83,8 +83,8 @@ def _bisect(exp: Experiment, out: Path, workers: int | None, factor: str,
             f"{len(r.points)} points{state}"), True
 
 
-def _refine(chaos: Experiment, sobol: Experiment, out: Path, workers: int | None
-            ) -> list[str]:
+def _refine(chaos: Experiment, sobol: Experiment, out: Path, workers: int | None,
+            max_replicates: int = MAX_REPLICATES) -> list[str]:
     """Bisect where the relationship value changes sign.
 
     Along the chaos factor inside the grid interval where the mean changes sign. If it
@@ -96,7 +96,7 @@ def _refine(chaos: Experiment, sobol: Experiment, out: Path, workers: int | None
     rows = pd.read_csv(out / chaos.name / "analysis" / f"delta_{OUTPUT}.csv")
     bracket = sign_change_bracket(rows, factor)
     if bracket is not None:
-        return [_bisect(chaos, out, workers, factor, *bracket)[0]]
+        return [_bisect(chaos, out, workers, factor, *bracket, max_replicates)[0]]
     sign = "positive" if (rows["mean"] > 0).all() else (
         "negative" if (rows["mean"] < 0).all() else "of mixed sign without a crossing")
     lines = [f"no sign change of the mean relationship value along {factor} in "
@@ -111,7 +111,8 @@ def _refine(chaos: Experiment, sobol: Experiment, out: Path, workers: int | None
     candidates = [f for f in ranked if f in set(found["factor"])]
     for name in candidates[:MAX_FALLBACK_FACTORS]:
         spec = next(f for f in sobol.factors if f.name == name)
-        text, ran = _bisect(chaos, out, workers, spec.name, spec.low, spec.high)
+        text, ran = _bisect(chaos, out, workers, spec.name, spec.low, spec.high,
+                            max_replicates)
         lines.append(f"on the same scenario, {text}")
         if ran:
             break
@@ -180,13 +181,15 @@ def run_demo(args) -> int:
                      workers=getattr(args, "workers", None))
 
 
-def run_study(files: list[Path], out: Path, *, workers: int | None = None) -> int:
+def run_study(files: list[Path], out: Path, *, workers: int | None = None,
+              max_replicates: int = MAX_REPLICATES) -> int:
     """Run a series, a 1-D chaos and a Sobol experiment file end to end and summarise.
 
     Args:
         files: The three experiment files, in that order (the chaos file has one factor).
         out: Results root (experiments, ``figures/`` and ``tables/`` go under it).
         workers: Worker processes (default: usable cores).
+        max_replicates: Replicates per point at most in the bisection.
 
     Returns:
         0 when every run succeeded, 1 when some failed.
@@ -208,7 +211,7 @@ def run_study(files: list[Path], out: Path, *, workers: int | None = None) -> in
             sys.stderr.write(f"relsim: warning: {exp.name}: {line}\n")
     chaos = experiments[1]
     print(f"[demo] refining the tipping point along {chaos.factor_names[0]} ...", flush=True)
-    refined = _refine(chaos, experiments[2], out, workers)
+    refined = _refine(chaos, experiments[2], out, workers, max_replicates)
     result = build_report(out, seed=ANALYSIS_SEED)
     for line in result.warnings:
         sys.stderr.write(f"relsim: warning: {line}\n")
