@@ -22,6 +22,7 @@ regime, ``<output>_<regime>`` otherwise) or a paired delta (``delta_<output>``).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,8 @@ ST_TIPPING_THRESHOLD = 0.05
 #: Design kinds with sensitivity indices.
 SOBOL, MORRIS = "sobol", "morris"
 KNOWN_DESIGNS = ("sobol", "morris", "lhs", "grid", "replicate")
+#: Analysis options chosen on the command line and reused by later runs (e.g. `--map`).
+OPTIONS_FILE = "options.json"
 #: Default Morris grid levels (SALib's default) when the manifest does not record them.
 DEFAULT_MORRIS_LEVELS = 4
 
@@ -230,6 +233,17 @@ def _bisection_rows(path: Path) -> pd.DataFrame:
     return old[old["method"] == "bisection"]
 
 
+def _stored_map_factors(results: Results) -> tuple[str, str] | None:
+    """Return the map factors an earlier ``--map`` chose (kept in ``options.json``)."""
+    path = results.analysis_dir / OPTIONS_FILE
+    if not path.is_file():
+        return None
+    chosen = json.loads(path.read_text()).get("map_factors") or []
+    if len(chosen) == 2 and all(f in results.factors for f in chosen):
+        return chosen[0], chosen[1]
+    return None
+
+
 def _replicate_summary(targets: list[Target]) -> pd.DataFrame:
     rows = []
     for t in targets:
@@ -250,8 +264,11 @@ def analyze_results(
     Args:
         results: The stored experiment.
         seed: Seed of every bootstrap (SALib's and the tipping intervals').
-        map_factors: The two factors of the 2-D tipping map (default: the two with the
-            largest total Sobol index of the delta, else the first two factors).
+        map_factors: The two factors of the 2-D tipping map. They are remembered in
+            ``analysis/options.json``, so a later analysis without them (e.g. the one
+            `relsim report` runs when the runs changed) draws the same map. Default: the
+            remembered pair, else the two with the largest total Sobol index of the
+            delta, else the first two factors.
 
     Returns:
         An `AnalysisReport` of the files written and the warnings.
@@ -277,7 +294,9 @@ def analyze_results(
     report.warnings.extend(warnings)
     if not results.outputs:
         raise ValueError(f"experiment '{results.name}' has no numeric output to analyse")
-    if map_factors is not None:
+    if map_factors is None:
+        map_factors = _stored_map_factors(results)
+    else:
         unknown = [f for f in map_factors if f not in results.factors]
         if unknown or len(map_factors) != 2 or map_factors[0] == map_factors[1]:
             raise ValueError(
@@ -285,6 +304,9 @@ def analyze_results(
                 f"'{results.name}' (its factors: {', '.join(results.factors) or 'none'}); "
                 f"got {', '.join(map_factors)}"
             )
+        results.analysis_dir.mkdir(parents=True, exist_ok=True)
+        (results.analysis_dir / OPTIONS_FILE).write_text(
+            json.dumps({"map_factors": list(map_factors)}, indent=2))
     n_rows = design_rows(results)
     summaries = []
     sobol_of: dict[str, pd.DataFrame] = {}

@@ -172,3 +172,21 @@ def test_clustered_bootstrap_is_wider_when_replicates_share_other_factors():
     width = clustered.ci_high - clustered.ci_low
     assert width > 1.5 * (naive.ci_high - naive.ci_low)
     assert clustered.ci_low <= 0.5 <= clustered.ci_high
+
+
+def test_analyze_map_factors_are_chosen_and_remembered(tmp_path, capsys):
+    rng = np.random.default_rng(22)
+    design = pd.DataFrame({"row": np.arange(120), "chaos": rng.uniform(0, 1, 120),
+                           "other": rng.uniform(0, 1, 120), "third": rng.uniform(0, 1, 120)})
+    runs = runs_from_function(design, _regime_model, replicates=2,
+                              regimes=["relationship", "sacred"])
+    exp = write_store(tmp_path, "three", design="lhs",
+                      factors={"chaos": [0, 1], "other": [0, 1], "third": [0, 1]},
+                      design_matrix=design, runs=runs, outputs=["profit"],
+                      compare=["relationship", "sacred"])
+    assert main(["analyze", str(exp), "--map", "third", "chaos"]) == 0
+    assert main(["analyze", str(exp)]) == 0  # no --map: the remembered pair
+    grid = pd.read_csv(exp / "analysis" / "tipping_map_profit.csv")
+    assert set(grid["x_factor"]) == {"third"} and set(grid["y_factor"]) == {"chaos"}
+    assert main(["analyze", str(exp), "--map", "chaos", "nosuch"]) == 2
+    assert "two different factors" in " ".join(capsys.readouterr().err.split())
