@@ -26,6 +26,8 @@ SINGLE_COLUMN_IN = 3.5
 DOUBLE_COLUMN_IN = 7.2
 DPI = 300
 FONT_SIZE = 8
+#: Share of a figure's width left of an outside legend (so it stays within the column).
+LEGEND_RIGHT = 0.86
 #: Rolling window (days) that smooths noisy daily series before averaging replicates.
 SMOOTH_DAYS = 20
 #: Replicate band: this central share of the replicates (10th to 90th percentile).
@@ -250,10 +252,10 @@ def _stacked_by_regime(table: pd.DataFrame, columns: list[str], names: list[str]
             ax.set_ylim(0, ylim)
     axes[0][0].set_ylabel(ylabel)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles[::-1], labels[::-1], loc="center left", bbox_to_anchor=(1.0, 0.5),
-               frameon=False)
+    fig.legend(handles[::-1], labels[::-1], loc="center left",
+               bbox_to_anchor=(LEGEND_RIGHT, 0.5), frameon=False)
     sns.despine(fig)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, LEGEND_RIGHT, 1))  # the legend stays inside the width
     return fig
 
 
