@@ -150,7 +150,8 @@ def requested_outputs(manifest: dict[str, Any], runs: pd.DataFrame) -> list[str]
                 f"runs (columns: {', '.join(map(str, runs.columns))})"
             )
         return [o for o in wanted if o in numeric]
-    params = set(_section(manifest, "params") or {}) | set(factor_names(manifest))
+    params = (set(_section(manifest, "params") or {}) | set(factor_names(manifest))
+              | set(manifest.get("param_columns") or []))
     return [
         str(c) for c in runs.columns
         if c in numeric and c not in RUN_META_COLUMNS and c not in params
