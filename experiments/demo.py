@@ -43,6 +43,8 @@ MAX_REPLICATES = 32
 #: The demo's promise: under ten minutes on two cores.
 TIME_BUDGET_S = 600.0
 TOP_FACTORS = 3
+#: The printed summary is also kept beside the results.
+SUMMARY_FILE = "summary.txt"
 #: Without a sign change along chaos, try this many influential factors for a bisection.
 MAX_FALLBACK_FACTORS = 2
 #: The 2-D tipping map of the Sobol sweep: chaos against deal complexity (the article's
@@ -227,5 +229,7 @@ def run_study(files: list[Path], out: Path, *, workers: int | None = None,
     lines.append(f"Tables (CSV and LaTeX) in {result.table_dir}")
     budget = "" if elapsed <= TIME_BUDGET_S else f" (over the {TIME_BUDGET_S:.0f} s budget)"
     lines.append(f"Done in {elapsed:.0f} s{budget}.")
-    print("\n".join(lines))
+    text = "\n".join(lines)
+    print(text)
+    (out / SUMMARY_FILE).write_text(text.lstrip("\n") + "\n")
     return status

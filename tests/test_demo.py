@@ -75,6 +75,7 @@ def test_demo_pipeline_writes_summary_figures_and_tables(tmp_path, capsys):
         assert (figures / f"{stem}.png").stat().st_size > 1000
         assert str(figures / f"{stem}.pdf") in text  # the summary names the main figures
     assert (out / "tables").is_dir()
+    assert "=== relsim demo: summary ===" in (out / demo.SUMMARY_FILE).read_text()
     deltas = pd.read_csv(out / "demo-chaos" / "analysis" / "delta_profit.csv")
     assert len(deltas) == 3
 
