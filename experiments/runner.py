@@ -48,6 +48,8 @@ TAIL_CHUNKS_PER_WORKER = 2
 ESTIMATE_WEIGHT = 0.3
 #: Distinct error messages kept for the end summary.
 MAX_ERRORS_SHOWN = 5
+#: Error messages are grouped for the summary by their first characters.
+ERROR_GROUP_CHARS = 300
 DEFAULT_OUT = Path("data/results")
 
 
@@ -304,11 +306,53 @@ def sweep(experiment: Experiment | str | Path, out: str | Path = DEFAULT_OUT, *,
     started = time.perf_counter()
     exp = as_experiment(experiment)
     root = Path(out) / exp.name
+    plan = _prepare(exp, root, shard, retry_failed)
+    session: dict[str, Any] = {"started": mf.now(), "runs": 0, "failed": 0}
+    errors: Counter[str] = Counter()
+    try:
+        with make_executor(executor, workers, scheduler, quiet=not progress,
+                           preload=exp.model.split(":")[0]) as ex:
+            session.update(ex.describe())
+            chunker = Chunker(plan.pending, ex.workers, chunk_target_s, max_chunk_runs)
+            _execute(exp, plan, ex, chunker, session, errors, progress)
+    except BrokenExecutor as exc:
+        raise SweepAborted(f"a worker process died ({exc}); the {session['runs']} runs "
+                           "finished in this session are stored: rerun the same command to "
+                           "resume") from exc
+    finally:
+        _finish(plan.store, plan.manifest, set(plan.keys), plan.outputs, session)
+
+    counts = plan.store.counts(expected=set(plan.keys))
+    return SweepSummary(
+        path=plan.store.root, name=exp.name, ok=counts.ok, failed=counts.failed,
+        pending=counts.pending, ran=session["runs"],
+        skipped=len(plan.keys) - len(plan.pending), elapsed_s=time.perf_counter() - started,
+        errors=errors.most_common(MAX_ERRORS_SHOWN),
+        missing_outputs=[o for o in exp.outputs if plan.outputs and o not in plan.outputs],
+        shard=shard,
+    )
+
+
+@dataclass
+class _Plan:
+    """What a sweep invocation has to do, and where it writes."""
+
+    store: ResultStore
+    design: pd.DataFrame
+    params: dict[str, pa.DataType]
+    keys: list[RunKey]
+    pending: list[RunKey]
+    outputs: list[str]
+    manifest: dict[str, Any]
+
+
+def _prepare(exp: Experiment, root: Path, shard: tuple[int, int] | None,
+             retry_failed: bool) -> _Plan:
+    """Check the store, write design and manifest, and list the runs still to do."""
     store = ResultStore(shard_dir(root, shard) if shard else root)
     design = build_design(exp)
     params = param_columns(exp)
-    all_keys = list(run_keys(len(design), exp.replicates, exp.regime_names, shard))
-
+    keys = list(run_keys(len(design), exp.replicates, exp.regime_names, shard))
     previous = store.read_manifest()
     if previous is not None and previous.get("identity") != exp.identity():
         raise UserError(f"{store.root} holds results of a different version of experiment "
@@ -318,67 +362,47 @@ def sweep(experiment: Experiment | str | Path, out: str | Path = DEFAULT_OUT, *,
     store.write_design(design)
     outputs: list[str] = list((previous or {}).get("output_columns", []))
     manifest = mf.build_manifest(exp, design_summary(exp, design), output_columns=outputs,
-                                 param_columns=list(params), runs_total=len(all_keys),
+                                 param_columns=list(params), runs_total=len(keys),
                                  shard=shard, previous=previous)
     store.write_manifest(manifest)
-
     done = store.finished_keys(include_failed=not retry_failed)
-    if shard is not None:
+    if shard is not None:  # runs already merged into the main store count as done
         done |= ResultStore(root).finished_keys(include_failed=not retry_failed)
-    pending = [k for k in all_keys if k not in done]
-    make_task = TaskFactory(exp, design)
-    reserved = frozenset(RESERVED_COLUMNS) | frozenset(params)
+    pending = [k for k in keys if k not in done]
+    return _Plan(store, design, params, keys, pending, outputs, manifest)
+
+
+def _execute(exp: Experiment, plan: _Plan, ex: Any, chunker: Chunker,
+             session: dict[str, Any], errors: Counter[str], progress: bool) -> None:
+    """Run the pending runs chunk by chunk, writing each finished chunk as one part."""
+    make_task = TaskFactory(exp, plan.design)
+    reserved = frozenset(RESERVED_COLUMNS) | frozenset(plan.params)
     run = partial(run_chunk, exp.model, series=exp.series, reserved=reserved)
-    errors: Counter[str] = Counter()
-    ran = 0
-    session: dict[str, Any] = {"started": mf.now(), "runs": 0, "failed": 0}
-    bar = None
-    try:
-        with make_executor(executor, workers, scheduler, quiet=not progress,
-                           preload=exp.model.split(":")[0]) as ex:
-            bar = _progress(len(pending), progress, exp.name)  # after the workers started
-            session.update(ex.describe())
-            chunker = Chunker(pending, ex.workers, chunk_target_s, max_chunk_runs)
-            chunks = ([make_task(k) for k in keys] for keys in chunker)
-            for tasks, result, error in ex.imap_unordered(run, chunks):
-                if error is not None:
-                    if isinstance(error, BrokenExecutor):
-                        raise SweepAborted(str(error)) from error
-                    result = ChunkResult(_failed_records(tasks, error), 0.0)
-                records = result.records
-                for r in records:
-                    for name in r.outputs:
-                        if name not in outputs:
-                            outputs.append(name)
-                table = records_table(tasks, records, params, outputs, exp.defaults or {})
-                store.write_part(table, [(t.row, t.replicate, t.regime) for t in tasks],
-                                 series_frame(records))
-                chunker.observe(len(records), result.compute_s)
-                n_failed = sum(r.status != STATUS_OK for r in records)
-                errors.update(r.error[:300] for r in records if r.status != STATUS_OK)
-                ran += len(records)
-                session["runs"] += len(records)
-                session["failed"] += n_failed
-                bar.update(len(records))
-                bar.set_postfix(failed=session["failed"], refresh=False)
-    except BrokenExecutor as exc:
-        raise SweepAborted(f"a worker died ({exc}); {ran} runs of this session are stored, "
-                           "rerun the same command to resume") from exc
-    finally:
-        if bar is not None:
-            bar.close()
-        _finish(store, manifest, exp, set(all_keys), outputs, session)
-
-    counts = store.counts(expected=set(all_keys))
-    return SweepSummary(
-        path=store.root, name=exp.name, ok=counts.ok, failed=counts.failed,
-        pending=counts.pending, ran=ran, skipped=len(all_keys) - len(pending),
-        elapsed_s=time.perf_counter() - started, errors=errors.most_common(MAX_ERRORS_SHOWN),
-        missing_outputs=[o for o in exp.outputs if outputs and o not in outputs], shard=shard,
-    )
+    chunks = ([make_task(k) for k in keys] for keys in chunker)
+    with _progress(len(plan.pending), progress, exp.name) as bar:  # after workers started
+        for tasks, result, error in ex.imap_unordered(run, chunks):
+            if isinstance(error, BrokenExecutor):
+                raise error
+            if error is not None:
+                result = ChunkResult(_failed_records(tasks, error), 0.0)
+            records = result.records
+            for name in (n for r in records for n in r.outputs):
+                if name not in plan.outputs:
+                    plan.outputs.append(name)
+            table = records_table(tasks, records, plan.params, plan.outputs,
+                                  exp.defaults or {})
+            plan.store.write_part(table, [(t.row, t.replicate, t.regime) for t in tasks],
+                                  series_frame(records))
+            chunker.observe(len(records), result.compute_s)
+            failed = [r.error for r in records if r.status != STATUS_OK]
+            errors.update(e[:ERROR_GROUP_CHARS] for e in failed)
+            session["runs"] += len(records)
+            session["failed"] += len(failed)
+            bar.update(len(records))
+            bar.set_postfix(failed=session["failed"], refresh=False)
 
 
-def _finish(store: ResultStore, manifest: dict[str, Any], exp: Experiment, keys: set[RunKey],
+def _finish(store: ResultStore, manifest: dict[str, Any], keys: set[RunKey],
             outputs: list[str], session: dict[str, Any]) -> None:
     """Compact the store and record the final counts in the manifest."""
     store.compact()

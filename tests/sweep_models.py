@@ -61,3 +61,10 @@ def sometimes(params: dict, seed: int) -> dict[str, float]:
     if os.environ.get("SWEEP_FAIL") and params["x1"] > 0.5:
         raise RuntimeError(f"transient failure at x1 = {params['x1']}")
     return {"y": params["x1"] + float(np.random.default_rng(seed).random())}
+
+
+def crash(params: dict, seed: int) -> dict[str, float]:
+    """Kills its own (worker) process for x1 > 0.5, like a segfault or the OOM killer."""
+    if params["x1"] > 0.5:
+        os._exit(3)
+    return {"y": params["x1"]}

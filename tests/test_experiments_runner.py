@@ -368,3 +368,16 @@ def test_cli_sweep_on_an_existing_dask_scheduler_with_progress(noisy_reference, 
     pd.testing.assert_frame_equal(comparable(read_runs(tmp_path / "noisy")), ref)
     manifest = json.loads((tmp_path / "noisy" / "manifest.json").read_text())
     assert manifest["sessions"][-1]["scheduler"] == cluster.scheduler_address
+
+
+def test_a_dying_worker_aborts_cleanly_and_keeps_finished_runs(tmp_path, capsys):
+    path = write(tmp_path, FLAKY.replace("sweep_models:flaky", "sweep_models:crash"))
+    status = cli.main(["sweep", str(path), "--out", str(tmp_path), "--quiet", "--workers", "2"])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "a worker process died" in err and "rerun the same command to resume" in err
+    assert "Traceback" not in err
+    manifest = json.loads((tmp_path / "flaky" / "manifest.json").read_text())
+    assert manifest["status"] == "incomplete" and manifest["counts"]["pending"] > 0
+    stored = read_parts(ResultStore(tmp_path / "flaky").parts())
+    assert (stored["status"] == "ok").all() and (stored["x1"] <= 0.5).all()
