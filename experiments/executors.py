@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import (
@@ -146,6 +147,11 @@ def _noop() -> None:
     """A task that only makes the pool start its worker processes."""
 
 
+def _ignore_sigint() -> None:
+    """Worker initializer: Ctrl-C is the coordinator's to handle (it stops the sweep)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class ProcessExecutor(Executor):
     """A local pool of worker processes.
 
@@ -156,7 +162,8 @@ class ProcessExecutor(Executor):
 
     def __init__(self, workers: int, preload: str | None = None) -> None:
         self.workers = workers
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(preload))
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(preload),
+                                         initializer=_ignore_sigint)
         # Start the workers now, before the caller starts threads (progress bar): with
         # ``fork`` all of them are created at the first submission.
         self._pool.submit(_noop)

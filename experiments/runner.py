@@ -381,8 +381,10 @@ def _execute(exp: Experiment, plan: _Plan, ex: Any, chunker: Chunker,
     chunks = ([make_task(k) for k in keys] for keys in chunker)
     with _progress(len(plan.pending), progress, exp.name) as bar:  # after workers started
         for tasks, result, error in ex.imap_unordered(run, chunks):
-            if isinstance(error, BrokenExecutor):
+            if isinstance(error, BrokenExecutor | KeyboardInterrupt):
                 raise error
+            if error is not None and not isinstance(error, Exception):
+                raise SweepAborted(f"a worker stopped: {type(error).__name__}: {error}")
             if error is not None:
                 result = ChunkResult(_failed_records(tasks, error), 0.0)
             records = result.records

@@ -136,3 +136,27 @@ def test_merge_reports_missing_shards(tmp_path, capsys):
 def test_merge_without_shards_is_a_user_error(tmp_path, capsys):
     assert cli.main(["merge", str(tmp_path)]) == 2
     assert "no shards under" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(tmp_path):
+    path = tmp_path / "slow.toml"
+    path.write_text(SLOW.replace("samples = 200", "samples = 100"))
+    out = tmp_path / "out"
+    runs_dir = out / "slow" / "runs"
+    proc = subprocess.Popen(sweep_command(path, out), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + DEADLINE_S
+    while len(list(runs_dir.glob("part-*.parquet"))) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    err = proc.communicate(timeout=DEADLINE_S)[1]
+    assert proc.returncode == 130, err
+    assert "interrupted; finished runs are kept" in err and "Traceback" not in err
+    manifest = (out / "slow" / "manifest.json").read_text()
+    assert '"status": "incomplete"' in manifest
+    stored = read_parts(ResultStore(out / "slow").parts())
+    assert (stored["status"] == "ok").all() and 0 < len(stored) < 200
+    rerun = subprocess.run(sweep_command(path, out), capture_output=True, text=True,
+                           timeout=DEADLINE_S)
+    assert rerun.returncode == 0 and "200 ok, 0 failed, 0 pending" in rerun.stdout
