@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 DEFAULT_OUT = "data/results"
@@ -107,10 +109,20 @@ def _print_summary(summary, quiet: bool) -> None:
               "returned by no run", file=sys.stderr)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """Stop the sweep on SIGTERM (e.g. a SLURM time limit) as on Ctrl-C.
+
+    The manifest is then brought up to date and a rerun resumes.
+    """
+    raise KeyboardInterrupt
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``relsim sweep``."""
     from experiments.runner import SweepAborted, sweep
 
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
     try:
         summary = sweep(args.experiment, args.out, workers=args.workers,
                         executor=args.executor, scheduler=args.scheduler, shard=args.shard,
@@ -118,6 +130,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except SweepAborted as exc:
         print(f"relsim: sweep aborted: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
     _print_summary(summary, args.quiet)
     return summary.exit_status
 

@@ -148,8 +148,13 @@ def _noop() -> None:
 
 
 def _ignore_sigint() -> None:
-    """Worker initializer: Ctrl-C is the coordinator's to handle (it stops the sweep)."""
+    """Worker initializer: Ctrl-C is the coordinator's to handle (it stops the sweep).
+
+    SIGTERM gets its default action back (a forked worker inherits the coordinator's
+    handler): a terminated worker simply ends, and the coordinator stops the sweep.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 class ProcessExecutor(Executor):

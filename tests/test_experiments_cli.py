@@ -138,7 +138,8 @@ def test_merge_without_shards_is_a_user_error(tmp_path, capsys):
     assert "no shards under" in capsys.readouterr().err
 
 
-def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(tmp_path):
+@pytest.mark.parametrize("how", ["SIGINT to the group (Ctrl-C)", "SIGTERM to the sweep"])
+def test_interrupt_stops_cleanly_and_the_rerun_resumes(how, tmp_path):
     path = tmp_path / "slow.toml"
     path.write_text(SLOW.replace("samples = 200", "samples = 100"))
     out = tmp_path / "out"
@@ -149,7 +150,10 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(tmp_path):
     while len(list(runs_dir.glob("part-*.parquet"))) < 2:
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    if how.startswith("SIGINT"):
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    else:
+        os.kill(proc.pid, signal.SIGTERM)  # e.g. a batch system's time limit
     err = proc.communicate(timeout=DEADLINE_S)[1]
     assert proc.returncode == 130, err
     assert "interrupted; finished runs are kept" in err and "Traceback" not in err
