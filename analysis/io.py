@@ -150,8 +150,11 @@ def requested_outputs(manifest: dict[str, Any], runs: pd.DataFrame) -> list[str]
                 f"runs (columns: {', '.join(map(str, runs.columns))})"
             )
         return [o for o in wanted if o in numeric]
-    params = (set(_section(manifest, "params") or {}) | set(factor_names(manifest))
-              | set(manifest.get("param_columns") or []))
+    stored = manifest.get("param_columns")
+    if stored:  # the runner's own list (a parameter named like an output is param_<name>)
+        params = set(stored)
+    else:
+        params = set(_section(manifest, "params") or {}) | set(factor_names(manifest))
     return [
         str(c) for c in runs.columns
         if c in numeric and c not in RUN_META_COLUMNS and c not in params
