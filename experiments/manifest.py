@@ -66,7 +66,7 @@ def host_info() -> dict[str, Any]:
 
 
 def build_manifest(exp: Experiment, design_facts: dict[str, Any], *, output_columns: list[str],
-                   param_columns: list[str], runs_total: int, shard: tuple[int, int] | None,
+                   param_columns: dict[str, str], runs_total: int, shard: tuple[int, int] | None,
                    previous: dict[str, Any] | None) -> dict[str, Any]:
     """A new manifest for an experiment (keeping the history of a previous one).
 
@@ -74,7 +74,7 @@ def build_manifest(exp: Experiment, design_facts: dict[str, Any], *, output_colu
         exp: The experiment.
         design_facts: From `experiments.design.design_summary`.
         output_columns: Output columns stored so far.
-        param_columns: Parameter columns of the runs table.
+        param_columns: Parameter name -> its column in the runs table.
         runs_total: Runs in this store (the shard's share for a shard).
         shard: ``(index, count)`` for a shard, else None.
         previous: The manifest already in the directory, if any.
@@ -97,7 +97,9 @@ def build_manifest(exp: Experiment, design_facts: dict[str, Any], *, output_colu
         "compare": {"delta": list(exp.compare)} if exp.compare else None,
         "outputs": list(exp.outputs),
         "output_columns": list(output_columns),
-        "param_columns": list(param_columns),
+        "param_columns": list(param_columns.values()),
+        # parameters stored under another column name (their name is also an output's)
+        "param_column_names": {n: c for n, c in param_columns.items() if n != c},
         "series": exp.series,
         "runs_total": runs_total,
         "counts": previous.get("counts", {"ok": 0, "failed": 0, "pending": runs_total,

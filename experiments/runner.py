@@ -16,6 +16,7 @@ the regime's overrides.
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
 from collections import Counter
@@ -46,6 +47,8 @@ CHUNK_MAX_RUNS = 256
 TAIL_CHUNKS_PER_WORKER = 2
 #: Weight of the newest chunk in the running estimate of seconds per run.
 ESTIMATE_WEIGHT = 0.3
+#: Prefix of a parameter column whose name is also an output's.
+PARAM_PREFIX = "param_"
 #: Distinct error messages kept for the end summary.
 MAX_ERRORS_SHOWN = 5
 #: Error messages are grouped for the summary by their first characters.
@@ -103,27 +106,46 @@ def _kind(values: list[Any]) -> pa.DataType:
     return pa.string()
 
 
-def param_columns(exp: Experiment) -> dict[str, pa.DataType]:
-    """Parameter columns of the runs table and their types.
+def declared_outputs(exp: Experiment) -> set[str]:
+    """Output names known before running.
 
-    These are the experiment's fixed params, its factors and every regime override
-    (not all of the model's parameters: manifest.json records the full defaults once).
+    They are the experiment's ``outputs`` and the model module's ``KPI_NAMES`` or
+    ``OUTPUTS`` (a sequence of names), if it has one.
+    """
+    module = importlib.import_module(exp.model.split(":")[0])
+    names = set(exp.outputs)
+    for attr in ("KPI_NAMES", "OUTPUTS"):
+        value = getattr(module, attr, None)
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            names |= set(value)
+    return names
+
+
+def param_columns(exp: Experiment) -> dict[str, tuple[str, pa.DataType]]:
+    """Parameter columns of the runs table: parameter name -> (column name, type).
+
+    These are the experiment's fixed params, its factors and every regime override (not
+    all of the model's parameters: manifest.json records the full defaults once). A
+    parameter that shares its name with an output (our model has a parameter and a KPI
+    called ``changeover_hours``) is stored as ``param_<name>``, so the output keeps its
+    name; design.parquet keeps the plain factor names.
     """
     defaults = exp.defaults or {}
-    columns: dict[str, pa.DataType] = {}
+    kinds: dict[str, pa.DataType] = {}
     override_names = [n for o in exp.regimes.values() for n in o]
     for name in dict.fromkeys([*exp.params, *override_names]):
         values = [exp.params.get(name, defaults.get(name))]
         values += [o.get(name, values[0]) for o in exp.regimes.values()]
-        columns[name] = _kind(values)
+        kinds[name] = _kind(values)
     for f in exp.factors:
         if f.integer:
-            columns[f.name] = pa.int64()
+            kinds[f.name] = pa.int64()
         elif f.values is not None:
-            columns[f.name] = _kind(list(f.values))
+            kinds[f.name] = _kind(list(f.values))
         else:
-            columns[f.name] = pa.float64()
-    return columns
+            kinds[f.name] = pa.float64()
+    outputs = declared_outputs(exp)
+    return {n: (f"{PARAM_PREFIX}{n}" if n in outputs else n, k) for n, k in kinds.items()}
 
 
 def _py(value: Any) -> Any:
@@ -185,8 +207,9 @@ class Chunker:
             self._next += n
 
 
-def records_table(tasks: list[Task], records: list[RunRecord], params: dict[str, pa.DataType],
-                  outputs: list[str], defaults: dict[str, Any]) -> pa.Table:
+def records_table(tasks: list[Task], records: list[RunRecord],
+                  params: dict[str, tuple[str, pa.DataType]], outputs: list[str],
+                  defaults: dict[str, Any]) -> pa.Table:
     """One chunk's runs as an Arrow table with the runs-table schema."""
     cols: dict[str, list[Any]] = {
         "row": [r.row for r in records], "replicate": [r.replicate for r in records],
@@ -194,10 +217,10 @@ def records_table(tasks: list[Task], records: list[RunRecord], params: dict[str,
     }
     fields = [pa.field("row", pa.int64()), pa.field("replicate", pa.int64()),
               pa.field("regime", pa.string()), pa.field("seed", pa.int64())]
-    for name, kind in params.items():
+    for name, (column, kind) in params.items():
         values = [t.params.get(name, defaults.get(name)) for t in tasks]
-        cols[name] = [str(v) if kind == pa.string() and v is not None else v for v in values]
-        fields.append(pa.field(name, kind))
+        cols[column] = [str(v) if kind == pa.string() and v is not None else v for v in values]
+        fields.append(pa.field(column, kind))
     for name in outputs:
         cols[name] = [r.outputs.get(name, math.nan) for r in records]
         fields.append(pa.field(name, pa.float64()))
@@ -339,7 +362,7 @@ class _Plan:
 
     store: ResultStore
     design: pd.DataFrame
-    params: dict[str, pa.DataType]
+    params: dict[str, tuple[str, pa.DataType]]
     keys: list[RunKey]
     pending: list[RunKey]
     outputs: list[str]
@@ -362,7 +385,8 @@ def _prepare(exp: Experiment, root: Path, shard: tuple[int, int] | None,
     store.write_design(design)
     outputs: list[str] = list((previous or {}).get("output_columns", []))
     manifest = mf.build_manifest(exp, design_summary(exp, design), output_columns=outputs,
-                                 param_columns=list(params), runs_total=len(keys),
+                                 param_columns={n: c for n, (c, _) in params.items()},
+                                 runs_total=len(keys),
                                  shard=shard, previous=previous)
     store.write_manifest(manifest)
     done = store.finished_keys(include_failed=not retry_failed)
@@ -376,7 +400,7 @@ def _execute(exp: Experiment, plan: _Plan, ex: Any, chunker: Chunker,
              session: dict[str, Any], errors: Counter[str], progress: bool) -> None:
     """Run the pending runs chunk by chunk, writing each finished chunk as one part."""
     make_task = TaskFactory(exp, plan.design)
-    reserved = frozenset(RESERVED_COLUMNS) | frozenset(plan.params)
+    reserved = frozenset(RESERVED_COLUMNS) | frozenset(c for c, _ in plan.params.values())
     run = partial(run_chunk, exp.model, series=exp.series, reserved=reserved)
     chunks = ([make_task(k) for k in keys] for keys in chunker)
     with _progress(len(plan.pending), progress, exp.name) as bar:  # after workers started

@@ -79,7 +79,9 @@ def _to_outputs(result: Any, reserved: frozenset[str]) -> dict[str, float]:
     outputs: dict[str, float] = {}
     for key, value in result.items():
         if key in reserved:
-            raise ValueError(f"output '{key}' collides with a run-table column; rename it")
+            raise ValueError(f"output '{key}' collides with a run-table column: rename it, or "
+                             "list it in [experiment] outputs so that a parameter of that "
+                             "name is stored as param_<name>")
         try:
             number = float(value)
         except (TypeError, ValueError):

@@ -31,6 +31,7 @@ series = true
 days = 30
 warmup_days = 5
 customers = 20
+changeover_hours = 2.0
 [factors]
 utilization = {values = [0.6, 0.9]}
 [regimes.relationship]
@@ -53,6 +54,9 @@ def test_model_simulate_end_to_end(tmp_path):
     runs = read_runs(directory)
     assert len(runs) == 2 * 2 * 2 and (runs["status"] == "ok").all(), runs["error"].unique()
     assert KPIS <= set(runs.columns)
+    # a parameter named like a KPI is stored as param_<name>; the KPI keeps its name
+    assert (runs["param_changeover_hours"] == 2.0).all()
+    assert runs["changeover_hours"].notna().all()
     rel = runs[runs["regime"] == "relationship"].reset_index(drop=True)
     sac = runs[runs["regime"] == "sacred"].reset_index(drop=True)
     assert (rel["seed"] == sac["seed"]).all()  # common random numbers
@@ -60,6 +64,7 @@ def test_model_simulate_end_to_end(tmp_path):
     series = pd.read_parquet(directory / "series")
     assert len(series) == len(runs) * 30 and {"row", "regime", "day"} <= set(series.columns)
     manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["param_column_names"] == {"changeover_hours": "param_changeover_hours"}
     assert manifest["defaults"]["days"] == 30 and manifest["compare"] == {
         "delta": ["relationship", "sacred"]}
     # the model is deterministic given (params, seed): a serial rerun gives the same table
