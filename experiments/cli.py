@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _report(message: str) -> int:
-    text = textwrap.fill(" ".join(str(message).split()), width=88)
+    text = textwrap.fill(" ".join(str(message).split()), width=88, break_long_words=False,
+                         break_on_hyphens=False)
     sys.stderr.write(f"relsim: error: {text}\n")
     return EXIT_USAGE
 
