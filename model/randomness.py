@@ -17,50 +17,47 @@ import numpy as np
 BLOCK = 1024
 
 
+class _Buffered:
+    """Hands out, one at a time, values drawn in blocks by one vectorised call."""
+
+    __slots__ = ("_draw", "_values", "_i")
+
+    def __init__(self, draw) -> None:
+        self._draw = draw
+        self._values: list[float] = []
+        self._i = 0
+
+    def __call__(self) -> float:
+        if self._i >= len(self._values):
+            self._values = self._draw(BLOCK).tolist()
+            self._i = 0
+        v = self._values[self._i]
+        self._i += 1
+        return v
+
+
 class Stream:
     """Uniform, standard-normal and unit-exponential variates from one numpy Generator.
 
+    Each kind has its own buffer, so the values of one kind do not depend on how many of
+    another were used.
+
     Args:
         rng: The generator this stream owns (a child of the model's generator).
+
+    Attributes:
+        uniform: Call for one U[0, 1) variate.
+        normal: Call for one standard normal variate.
+        exponential: Call for one unit-rate exponential variate.
     """
 
-    __slots__ = ("rng", "_u", "_iu", "_z", "_iz", "_e", "_ie")
+    __slots__ = ("rng", "uniform", "normal", "exponential")
 
     def __init__(self, rng: np.random.Generator) -> None:
         self.rng = rng
-        self._u: list[float] = []
-        self._iu = 0
-        self._z: list[float] = []
-        self._iz = 0
-        self._e: list[float] = []
-        self._ie = 0
-
-    def uniform(self) -> float:
-        """One U[0, 1) variate."""
-        if self._iu >= len(self._u):
-            self._u = self.rng.random(BLOCK).tolist()
-            self._iu = 0
-        v = self._u[self._iu]
-        self._iu += 1
-        return v
-
-    def normal(self) -> float:
-        """One standard normal variate."""
-        if self._iz >= len(self._z):
-            self._z = self.rng.standard_normal(BLOCK).tolist()
-            self._iz = 0
-        v = self._z[self._iz]
-        self._iz += 1
-        return v
-
-    def exponential(self) -> float:
-        """One unit-rate exponential variate."""
-        if self._ie >= len(self._e):
-            self._e = self.rng.standard_exponential(BLOCK).tolist()
-            self._ie = 0
-        v = self._e[self._ie]
-        self._ie += 1
-        return v
+        self.uniform = _Buffered(rng.random)
+        self.normal = _Buffered(rng.standard_normal)
+        self.exponential = _Buffered(rng.standard_exponential)
 
 
 def lognormal_params(mean: float, cv: float) -> tuple[float, float]:
