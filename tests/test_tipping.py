@@ -151,7 +151,7 @@ def test_analyze_lhs_design_writes_deltas_and_tipping(tmp_path):
 
 def test_analyze_bad_directory_is_a_clear_error(tmp_path, capsys):
     assert main(["analyze", str(tmp_path / "missing")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "does not exist" in " ".join(capsys.readouterr().err.split())  # wrapped
     assert main(["analyze", str(tmp_path)]) == 2
     err = " ".join(capsys.readouterr().err.split())  # the message is wrapped
     assert "holds no stored experiment" in err and "Traceback" not in err
