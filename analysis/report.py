@@ -36,6 +36,10 @@ FIGURES_DIR = "figures"
 TABLES_DIR = "tables"
 #: A delta table with at most this many design rows is also written as a paper table.
 MAX_TABLE_ROWS = 40
+#: Columns of the printed (LaTeX) tables; the CSV files keep every column.
+TIPPING_LATEX_COLUMNS = ["factor", "threshold", "ci_low", "ci_high", "direction", "method"]
+SOBOL_LATEX_COLUMNS = ["factor", "S1", "S1_conf", "ST", "ST_conf"]
+MORRIS_LATEX_COLUMNS = ["factor", "mu_star", "mu_star_conf", "sigma"]
 #: Preferred order of outputs in figures (profit first, as the research question says).
 PREFERRED_OUTPUT = "profit"
 
@@ -86,9 +90,10 @@ class _Writer:
             return
         self.result.figures += fg.save_figure(fig, self.result.figure_dir, self.stem(stem))
 
-    def table(self, frame: pd.DataFrame, stem: str, caption: str) -> None:
+    def table(self, frame: pd.DataFrame, stem: str, caption: str,
+              latex_columns: list[str] | None = None) -> None:
         self.result.tables += write_table(frame, self.result.table_dir, self.stem(stem),
-                                          caption)
+                                          caption, latex_columns)
 
 
 def _series_figures(results: Results, out: _Writer) -> None:
@@ -149,8 +154,11 @@ def _delta_figures(results: Results, out: _Writer) -> None:
                       "point: mean over replicates, 95% t interval, SD, replicates.")
         if tipping is not None and not tipping.empty:
             out.table(tipping, f"tipping_{output}",
-                      f"Tipping points of the {output} relationship value: where "
-                      "P(delta > 0) crosses 1/2, 95% interval, direction.")
+                      f"Tipping points of the {output} relationship value (relationship "
+                      "minus sacred): logistic, where P(delta > 0) crosses 1/2, with a 95% "
+                      "bootstrap interval; bisection, the bracket around the sign change "
+                      "of the mean. Empty where there is no crossing in the factor's range.",
+                      TIPPING_LATEX_COLUMNS)
         grid = _read_csv(analysis / f"tipping_map_{output}.csv")
         if grid is not None and not grid.empty:
             out.figure(f"tipping_map_{output}",
@@ -188,9 +196,11 @@ def _index_figures(results: Results, out: _Writer) -> None:
         noise = (float(table["replicate_noise_share"].iloc[0])
                  if "replicate_noise_share" in table.columns else None)
         out.figure(f"sobol_{target}", lambda t=table, n=noise, g=target: fg.sobol_bars(t, g, n))
+        share = "" if noise is None or not np.isfinite(noise) else (
+            f" Replicate noise: {noise:.0%} of the variance of the row means.")
         out.table(table, f"sobol_{target}",
                   f"Sobol indices of {target} (replicate means per design row) with 95% "
-                  "bootstrap half-widths.")
+                  f"bootstrap half-widths.{share}", SOBOL_LATEX_COLUMNS)
     for path in sorted(analysis.glob("sobol2_*.csv")):
         target = path.stem[len("sobol2_"):]
         out.table(pd.read_csv(path), f"sobol2_{target}",
@@ -200,7 +210,8 @@ def _index_figures(results: Results, out: _Writer) -> None:
         table = pd.read_csv(path)
         out.figure(f"morris_{target}", lambda t=table, g=target: fg.morris_plot(t, g))
         out.table(table, f"morris_{target}",
-                  f"Morris screening of {target}: mu*, its 95% half-width, sigma.")
+                  f"Morris screening of {target}: mu*, its 95% half-width, sigma.",
+                  MORRIS_LATEX_COLUMNS)
 
 
 def regime_summary(results: Results) -> pd.DataFrame:

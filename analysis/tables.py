@@ -50,10 +50,25 @@ def to_latex(frame: pd.DataFrame, caption: str, label: str) -> str:
     return "\n".join(lines)
 
 
-def write_table(frame: pd.DataFrame, directory: Path, stem: str, caption: str) -> list[Path]:
-    """Write ``stem.csv`` and ``stem.tex`` under ``directory``; return both paths."""
+def write_table(frame: pd.DataFrame, directory: Path, stem: str, caption: str,
+                latex_columns: list[str] | None = None) -> list[Path]:
+    """Write ``stem.csv`` (every column) and ``stem.tex`` under ``directory``.
+
+    Args:
+        frame: The table.
+        directory: Where to write.
+        stem: File name without extension (also the LaTeX label ``tab:<stem>``).
+        caption: The LaTeX caption.
+        latex_columns: The columns the LaTeX table shows (default: all); the CSV keeps
+            every column, including long notes that would not fit a printed table.
+
+    Returns:
+        The paths of the CSV and LaTeX files.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     csv_path, tex_path = directory / f"{stem}.csv", directory / f"{stem}.tex"
     frame.to_csv(csv_path, index=False)
-    tex_path.write_text(to_latex(frame, caption, f"tab:{stem}"))
+    shown = frame if latex_columns is None else frame[
+        [c for c in latex_columns if c in frame.columns]]
+    tex_path.write_text(to_latex(shown, caption, f"tab:{stem}"))
     return [csv_path, tex_path]
