@@ -95,6 +95,14 @@ class _Evaluator:
         return np.array([self.cache[(index, r)] for r in range(n)])
 
 
+def _usable_cores() -> int:
+    """Return the cores this process may use (all cores where affinity is unknown)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def _choose_output(exp: Experiment, output: str | None) -> str:
     if output is not None:
         return output
@@ -166,7 +174,7 @@ def refine_tipping(
     width = float(width) if width is not None else DEFAULT_WIDTH_SHARE * (hi - lo)
     start = int(replicates or exp.replicates)
     max_replicates = max(int(max_replicates), start)
-    workers = workers or len(os.sched_getaffinity(0))
+    workers = workers or _usable_cores()
     pool = ProcessPoolExecutor(workers) if workers > 1 else None
     try:
         evaluate = _Evaluator(exp, factor, output, integer, pool)
