@@ -86,10 +86,16 @@ class _Evaluator:
         todo = [r for r in range(n) if (index, r) not in self.cache]
         args = [(self.exp.model, self.params(x, self.regime_a), self.params(x, self.regime_b),
                  run_seed(self.exp.seed, index, r), self.output) for r in todo]
-        if self.pool is not None and len(args) > 1:
-            values = list(self.pool.map(_paired_delta, *zip(*args, strict=True)))
-        else:
-            values = [_paired_delta(*a) for a in args]
+        try:
+            if self.pool is not None and len(args) > 1:
+                values = list(self.pool.map(_paired_delta, *zip(*args, strict=True)))
+            else:
+                values = [_paired_delta(*a) for a in args]
+        except UserError:
+            raise
+        except Exception as exc:  # a model failure ends the bisection with a clear message
+            raise UserError(f"the model failed at {self.factor} = {x:g} (point {index}): "
+                            f"{type(exc).__name__}: {exc}") from None
         for r, v in zip(todo, values, strict=True):
             self.cache[(index, r)] = v
         return np.array([self.cache[(index, r)] for r in range(n)])

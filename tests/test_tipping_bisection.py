@@ -86,3 +86,13 @@ def test_help_of_analysis_commands(command, capsys):
     assert done.value.code == 0
     text = capsys.readouterr().out
     assert text.startswith(f"usage: relsim {command}") and "%%" not in text
+
+
+def test_a_failing_model_ends_the_bisection_with_a_message(tmp_path, capsys):
+    path = tmp_path / "broken.toml"
+    path.write_text(EXPERIMENT.format(compare=COMPARE).replace("tipping_toy:simulate",
+                                                               "tipping_toy:broken"))
+    assert main(["tipping", str(path), "--factor", "chaos", "--workers", "1",
+                 "--out", str(tmp_path)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "the model failed at chaos = 1" in err and "the plant exploded" in err

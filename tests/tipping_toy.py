@@ -20,3 +20,9 @@ def simulate(params, seed):
     gain = (1.0 - params.get("discipline", 0.0)) * (
         SLOPE * (params.get("chaos", 0.5) - TRUE_THRESHOLD) + own)
     return {"profit": 100.0 + common + gain, "otd": 0.9}
+
+
+def broken(params, seed):
+    if params.get("chaos", 0.0) > 0.5:
+        raise RuntimeError("the plant exploded")
+    return simulate(params, seed)
