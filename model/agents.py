@@ -2,7 +2,7 @@
 
 Each mechanism of the article has a method named after it, so a reader can find it:
 
-- ``Customer.requested_lead_time``: padding as trust falls (article step 10).
+- ``Customer.padding``: requests padded as trust falls (article step 10).
 - ``Customer.choose_channel``: channel choice, online > support > sales > field.
 - ``Customer.learn_from_delivery``: trust and experienced channel reliability.
 - ``Salesperson.promise_without_planner`` / ``Salesperson.lobby``: steps 2-3 and 5-6.
@@ -61,12 +61,13 @@ class Order:
         lost: Cancelled because its customer defected.
         salesperson: Index of the customer's salesperson.
         buffer: The planner's buffer (days) inside the quote when it was made.
+        padding: Share of the need hidden from the supplier (requested = need * (1 - padding)).
     """
 
     __slots__ = (
         "uid", "customer", "channel", "arrival", "work", "total", "remaining",
         "need_date", "requested_date", "quote_date", "promised_date", "urgent", "complex",
-        "expedite", "expedited", "finish", "lost", "salesperson", "buffer",
+        "expedite", "expedited", "finish", "lost", "salesperson", "buffer", "padding",
     )
 
     def __init__(self, uid, customer, channel, arrival, work, actual, need_date,
@@ -90,6 +91,7 @@ class Order:
         self.lost = False
         self.salesperson = salesperson
         self.buffer = 0.0
+        self.padding = 0.0
 
     def planned_remaining(self) -> float:
         """Planned work (hours) still to do, as the planner sees it."""
@@ -125,9 +127,13 @@ class Customer(mesa.Agent):
         """Relationship strength with its salesperson (0..1)."""
         return float(self.model.rel[self.idx])
 
-    def requested_lead_time(self, need_lt: float) -> float:
-        """Padding (article step 10): ask for less time the less the supplier is trusted."""
-        return need_lt * (1.0 - self.model.p.pad_max * (1.0 - self.model.trust[self.idx]))
+    def padding(self) -> float:
+        """Padding (article step 10): the share of its need a customer hides as trust falls.
+
+        The requested lead time is the needed one times ``1 - padding``.
+        """
+        return self.model.p.pad_max * (1.0 - float(self.model.trust[self.idx]))
+
 
     def wants_expedite(self, requested_lt: float) -> bool:
         """Expects the quote to exceed the requested date: only a salesperson can negotiate."""
@@ -266,16 +272,20 @@ class Planner(mesa.Agent):
         super().__init__(model)
         self.schedule: list[Order] = []
         self.planned_total = 0.0
+        #: Scheduled orders the plant has worked on (the head, and orders preempted while
+        #: in process), by uid in the order they were started: their planned work is only
+        #: partly still to do.
+        self.started: dict[int, Order] = {}
         self.buffer = model.p.buffer_days
         self.overtime = 0.0
 
     # -- load -----------------------------------------------------------------------
     def planned_load(self) -> float:
         """Planned work still to do in the schedule (hours)."""
-        if not self.schedule:
-            return 0.0
-        head = self.schedule[0]
-        return self.planned_total - head.work + head.planned_remaining()
+        load = self.planned_total
+        for o in self.started.values():
+            load -= o.work - o.planned_remaining()
+        return load
 
     def quote(self, now: float, work: float) -> float:
         """Honest quote: projected finish at the end of the schedule + buffer (a date)."""
@@ -296,6 +306,7 @@ class Planner(mesa.Agent):
         """Take an order out of the schedule (delivered or cancelled)."""
         self.schedule.remove(order)
         self.planned_total -= order.work
+        self.started.pop(order.uid, None)
 
     def _put_ahead(self, order: Order, pos: int, influence: float, u: float) -> None:
         """Move ``order`` (at ``pos``, or new if pos is None) ahead by clout.
@@ -340,9 +351,11 @@ class Planner(mesa.Agent):
     def replan_expedite(self, order: Order, now: float) -> bool:
         """The sacred alternative to step 4: re-plan (earliest due date) with overtime.
 
-        The order gets its requested date only if putting it in earliest-due-date position
-        behind the order in process, at regular capacity plus the overtime the planner may
-        add, finishes it by that date and keeps every other promise that was being kept.
+        The order gets its requested date only if, put in earliest-due-date position behind
+        the order in process, at regular capacity plus the overtime the planner may add, it
+        is projected to finish with ``rush_buffer_share`` of the buffer to spare before that
+        date (the simplified-DBR safe date) and every other promise that was being kept is
+        still kept.
 
         Returns:
             True when the requested date was granted (the order is then scheduled).
@@ -357,12 +370,13 @@ class Planner(mesa.Agent):
             if i > 0 and o.promised_date > due:
                 j = i
                 break
-            cum += o.planned_remaining() if i == 0 else o.work
-        if now + (cum + order.work) / cap > due:
+            cum += o.work * (o.remaining / o.total)
+        # Simplified DBR: the safe date is the projected finish plus part of the buffer.
+        if now + (cum + order.work) / cap + p.rush_buffer_share * self.buffer > due:
             return False
         shift = order.work / cap
         for o in sched[j:]:
-            cum += o.work
+            cum += o.work * (o.remaining / o.total)
             finish = now + cum / cap
             if finish <= o.promised_date < finish + shift:
                 return False
@@ -385,8 +399,8 @@ class Planner(mesa.Agent):
             return 0.0
         cum = 0.0
         need = 0.0
-        for i, o in enumerate(self.schedule):
-            cum += o.planned_remaining() if i == 0 else o.work
+        for o in self.schedule:
+            cum += o.work * (o.remaining / o.total)
             rate = cum / max(o.promised_date - now, 1.0)
             if rate > need:
                 need = rate
@@ -398,8 +412,8 @@ class Planner(mesa.Agent):
         cap = self.model.p.capacity_hours + self.overtime
         cum = 0.0
         late = []
-        for i, o in enumerate(self.schedule):
-            cum += o.planned_remaining() if i == 0 else o.work
+        for o in self.schedule:
+            cum += o.work * (o.remaining / o.total)
             if now + cum / cap > o.promised_date:
                 late.append(o)
         return late
@@ -438,6 +452,9 @@ class Plant(mesa.Agent):
         self.busy_hours = 0.0
         self.offered_hours = 0.0
         self.changeover_hours = 0.0
+        #: Time integral of the number of orders in the system since ``wip_from`` (days).
+        self.wip_area = 0.0
+        self.wip_from = float(model.p.warmup_days)
 
     def disruption_loss(self, u1: float, u2: float) -> float:
         """Share of today's capacity lost: a disruption with prob. ``disruption_rate``.
@@ -468,20 +485,31 @@ class Plant(mesa.Agent):
         self.model.day.changeover_hours += c
 
     def advance(self, t: float, t_end: float) -> None:
-        """Process the sequence from time ``t`` to ``t_end`` (days), delivering orders."""
-        sched = self.model.planner.schedule
+        """Process the sequence from time ``t`` to ``t_end`` (days), delivering orders.
+
+        Also integrates the number of orders in the system over time (after warm-up), an
+        observation of WIP independent of the order records.
+        """
+        planner = self.model.planner
+        sched = planner.schedule
         rate = self.rate
+        if t >= self.wip_from:
+            self.wip_area += len(sched) * (t_end - t)
         if rate <= 0.0:
             return
         deliver = self.model.deliver
         while sched and t < t_end:
             head = sched[0]
+            if head.uid not in planner.started:
+                planner.started[head.uid] = head
             dt = head.remaining / rate
             if t + dt <= t_end:
                 t += dt
                 self.busy_hours += head.remaining
                 head.remaining = 0.0
                 deliver(head, t)
+                if t >= self.wip_from:
+                    self.wip_area -= t_end - t  # one order fewer for the rest of the span
             else:
                 done = (t_end - t) * rate
                 head.remaining -= done

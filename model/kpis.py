@@ -51,6 +51,7 @@ def order_table(m: SalesModel) -> dict[str, np.ndarray]:
         "complex": [o.complex for o in orders],
         "expedite": [o.expedite for o in orders],
         "work": [o.work for o in orders],
+        "padding": [o.padding for o in orders],
     }
     return {k: np.asarray(v, dtype=float if k not in ("channel", "lost", "complex", "expedite")
                           else (np.int64 if k == "channel" else bool))
@@ -72,17 +73,12 @@ def compute_kpis(m: SalesModel) -> dict[str, float]:
     lt = finish[win] - arrival[win]
     placed = arrival >= start
     quoted = placed & ~np.isnan(o["quote"])
-    # Time-average WIP: each order that entered the schedule counts for its time in system
-    # inside the window (open orders until now, cancelled ones until cancellation).
+    # Time-average WIP, integrated by the plant over the window (orders in the system).
+    wip_mean = float(m.plant.wip_area / span)
     entered = ~np.isnan(o["quote"])  # lost complex deals never get a quote
-    leave = np.where(np.isnan(finish), end, finish)
-    overlap = np.clip(np.minimum(leave, end) - np.maximum(arrival, start), 0.0, None)
-    wip_mean = float(overlap[entered].sum() / span)
     ch = o["channel"][placed]
     n_placed = max(ch.size, 1)
     shares = [float((ch == c).sum() / n_placed) if ch.size else math.nan for c in range(4)]
-    need_lt = o["need"][placed] - arrival[placed]
-    req_lt = o["requested"][placed] - arrival[placed]
     personal = np.isin(o["channel"], PERSONAL)
     met = finish <= o["requested"]
     prem = math.nan
@@ -107,7 +103,7 @@ def compute_kpis(m: SalesModel) -> dict[str, float]:
         "buffer_final": float(m.planner.buffer),
         "trust_mean": t.trust_sum / days,
         "relationship_mean": t.rel_sum / days,
-        "padding_mean": _safe_mean(1.0 - req_lt / need_lt),
+        "padding_mean": _safe_mean(o["padding"][placed]),
         "expedite_rate": float(t.expedite_requests / n_placed),
         "schedule_breaks_per_day": t.schedule_breaks / days,
         "changeover_hours": t.changeover_hours / days,

@@ -72,7 +72,8 @@ class SalesModel(mesa.Model):
     Args:
         params: A `Params` or a dict of overrides of the defaults.
         seed: Seed of the model's random generator (all randomness flows from it).
-        series: Collect the daily series with a Mesa ``DataCollector``.
+        series: Collect the daily series with a Mesa ``DataCollector`` (the default, for
+            interactive use; `simulate` switches it off unless asked).
 
     Example:
         >>> m = SalesModel({"days": 200, "warmup_days": 50}, seed=1)
@@ -82,7 +83,9 @@ class SalesModel(mesa.Model):
     """
 
     def __init__(self, params: dict | Params | None = None, *, seed: int | None = 0,
-                 series: bool = False) -> None:
+                 series: bool = True) -> None:
+        if seed is not None and (not isinstance(seed, int | np.integer) or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         super().__init__(rng=seed)
         p = coerce_params(params)
         self.p = p
@@ -212,8 +215,8 @@ class SalesModel(mesa.Model):
         p = self.p
         d = self.demand
         # A fixed pattern of demand draws per order keeps demand common across regimes.
-        u_cust, z_work, z_need, u_urgent, u_complex = (
-            d.uniform(), d.normal(), d.normal(), d.uniform(), d.uniform()
+        u_cust, z_work, z_need, u_urgent, u_complex, u_win = (
+            d.uniform(), d.normal(), d.normal(), d.uniform(), d.uniform(), d.uniform()
         )
         z_noise = self.plant_draws.normal()
         idx = self.active_ids[int(u_cust * len(self.active_ids))]
@@ -225,22 +228,24 @@ class SalesModel(mesa.Model):
         need_lt = math.exp(self.need_mu + self.need_sigma * z_need)
         if urgent:
             need_lt *= p.urgent_lt_factor
-        req_lt = cust.requested_lead_time(need_lt)
+        padding = cust.padding()
+        req_lt = need_lt * (1.0 - padding)
         wish = cust.wants_expedite(req_lt)
         channel = cust.choose_channel(complex_ or wish, self.behaviour.uniform())
         sp = cust.salesperson
         order = Order(len(self.orders), idx, channel, t, work, actual, t + need_lt,
                       t + req_lt, urgent, complex_, sp.idx)
+        order.padding = padding
         day = self.day
         day.orders[channel] += 1
         day.cost += self.channel_cost[channel]
-        day.padding_sum += 1.0 - req_lt / need_lt
+        day.padding_sum += padding
         personal = channel >= SALES
         if personal:
             sp.handle(channel)
         if complex_:
             win = p.complex_win_base + p.complex_win_gain * float(self.rel[idx])
-            if self.behaviour.uniform() >= win:
+            if u_win >= win:
                 order.lost = True
                 order.finish = t
                 order.quote_date = order.promised_date = math.nan
@@ -311,6 +316,8 @@ class SalesModel(mesa.Model):
         """One working day."""
         p = self.p
         d = self.day_index
+        if d >= self.delivered_by_day.size:  # Mesa-native use may step past `days`
+            self._extend_daily_records()
         t = float(d)
         self.now = t
         day = self.day
@@ -340,6 +347,12 @@ class SalesModel(mesa.Model):
         self._end_of_day(d, end)
         self.day_index += 1
 
+    def _extend_daily_records(self) -> None:
+        for name in ("delivered_by_day", "on_time_by_day", "penetration_by_day",
+                     "protected_by_day"):
+            a = getattr(self, name)
+            setattr(self, name, np.concatenate([a, np.zeros_like(a)]))
+
     def _lobbying(self, now: float) -> None:
         """Article step 5: salespeople fight for their customers' late orders."""
         refuse = self.p.discipline
@@ -364,9 +377,12 @@ class SalesModel(mesa.Model):
             upkeep[sp.idx] = u / sp.portfolio if sp.portfolio > 0 else 0.0
             selling += s
         rel = self.rel[:n]
-        gain = upkeep[self.owner[:n]]
-        gain *= p.upkeep_gain
-        rel += gain * (1.0 - rel)
+        # Upkeep over the day, dr/dt = upkeep_gain * h * (1 - r), solved exactly: r moves a
+        # share 1 - exp(-upkeep_gain * h) of its gap to 1 (saturating, never above 1).
+        gap_kept = upkeep[self.owner[:n]]
+        gap_kept *= -p.upkeep_gain
+        np.exp(gap_kept, out=gap_kept)
+        rel += (1.0 - gap_kept) * (1.0 - rel)
         rel *= 1.0 - p.relationship_decay
         # Churn (vectorised): loyal customers resist competitors' offers (churn_base), and
         # the hazard rises steeply as loyalty falls below churn_trust.

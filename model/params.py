@@ -73,6 +73,8 @@ PARAMETER_SPECS: tuple[ParamSpec, ...] = (
        "extra capacity (share of regular hours) a re-planning planner may add", (0.0, 1.0)),
     _p("buffer_days", 2.0, 0.0, 1000.0, "day", "initial safety buffer", (0.0, 10.0)),
     _p("buffer_target_otd", 0.95, 0.0, 1.0, "–", "on-time target of the planner"),
+    _p("rush_buffer_share", 0.5, 0.0, 1.0, "–",
+       "share of the buffer a re-planned rush order must keep (simplified DBR safe date)"),
     _p("buffer_gain", 0.5, 0.0, 100.0, "day", "buffer change per review per unit OTD gap",
        (0.0, 2.0)),
     _p("buffer_review_days", 5, 1, 10_000, "day", "days between buffer reviews", kind=int),
@@ -151,7 +153,9 @@ SPECS: dict[str, ParamSpec] = {s.name: s for s in PARAMETER_SPECS}
 
 def _check(spec: ParamSpec, value: Any) -> float | int:
     """Coerce and range-check one value; raise ValueError naming the parameter."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool):
+        raise ValueError(f"parameter '{spec.name}' must be a number, got {value!r}")
+    if not isinstance(value, int | float):
         try:
             value = float(value)
         except (TypeError, ValueError):
@@ -159,6 +163,11 @@ def _check(spec: ParamSpec, value: Any) -> float | int:
                 f"parameter '{spec.name}' must be a number, got {value!r} "
                 f"(valid range {spec.low:g} to {spec.high:g} {spec.unit})"
             ) from None
+    if not math.isfinite(value):
+        raise ValueError(
+            f"parameter '{spec.name}' = {value!r} is out of range: valid range is "
+            f"{spec.low:g} to {spec.high:g} ({spec.unit}; {spec.meaning})"
+        )
     if spec.kind is int:
         if float(value) != int(value):
             raise ValueError(

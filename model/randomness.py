@@ -39,8 +39,8 @@ class _Buffered:
 class Stream:
     """Uniform, standard-normal and unit-exponential variates from one numpy Generator.
 
-    Each kind has its own buffer, so the values of one kind do not depend on how many of
-    another were used.
+    Each kind has its own child generator and buffer, so the values of one kind do not
+    depend on how many of another were used.
 
     Args:
         rng: The generator this stream owns (a child of the model's generator).
@@ -55,9 +55,13 @@ class Stream:
 
     def __init__(self, rng: np.random.Generator) -> None:
         self.rng = rng
-        self.uniform = _Buffered(rng.random)
-        self.normal = _Buffered(rng.standard_normal)
-        self.exponential = _Buffered(rng.standard_exponential)
+        # One child generator per kind: when one kind refills its block must not depend on
+        # how many values of another kind were used, or regimes that use the stream
+        # differently would lose their common random numbers.
+        u, z, e = rng.spawn(3)
+        self.uniform = _Buffered(u.random)
+        self.normal = _Buffered(z.standard_normal)
+        self.exponential = _Buffered(e.standard_exponential)
 
 
 def lognormal_params(mean: float, cv: float) -> tuple[float, float]:

@@ -45,12 +45,17 @@ def test_unknown_name_lists_close_matches():
         model.Params.from_dict({"utilisation": 0.9})
 
 
-@settings(max_examples=60, deadline=None)
-@given(name=st.sampled_from([s.name for s in model.PARAMETER_SPECS if s.kind is float]),
-       x=st.floats(allow_nan=True, allow_infinity=True))
-def test_any_float_is_accepted_iff_in_range(name, x):
+@settings(max_examples=120, deadline=None)
+@given(name=st.sampled_from([s.name for s in model.PARAMETER_SPECS if s.name != "days"]),
+       x=st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                   st.integers(-10**9, 10**9)))
+def test_any_number_is_accepted_iff_valid(name, x):
+    # Every parameter, floats and whole numbers alike, with NaN and infinities: accepted
+    # exactly when finite, in range and (for counts) whole; otherwise a ValueError naming it.
     spec = model.SPECS[name]
-    ok = x == x and spec.low <= x <= spec.high
+    ok = x == x and spec.low <= x <= spec.high and (spec.kind is float or float(x).is_integer())
+    if name == "warmup_days" and ok:
+        ok = x < model.Params().days
     if ok:
         assert getattr(model.Params.from_dict({name: x}), name) == x
     else:
@@ -74,6 +79,8 @@ def test_cli_run_out_of_range_exits_2_without_traceback():
         (["run", "--set", "utilization=high"], "not a number"),
         (["run", "--regime", "chaotic"], "known regimes: relationship, sacred"),
         (["run", "--seed", "x"], "invalid int value"),
+        (["run", "--seed", "-1"], "seed must be a non-negative integer"),
+        (["run", "--set", "days=inf"], "'days' = inf is out of range"),
     ],
 )
 def test_cli_bad_input(argv, fragment, capsys):
