@@ -344,27 +344,85 @@ def relationship_vs_factor(
     return fig
 
 
+#: Sobol bar plots show indices on this range; estimates outside it are drawn at the edge.
+SOBOL_XLIM = (-0.1, 1.1)
+
+
+def sobol_title(target: str) -> str:
+    """Readable title of a Sobol target: ``delta_<output>`` or ``<output>_<regime>``."""
+    if target.startswith("delta_"):
+        return label(target)
+    for regime in REGIME_ORDER:
+        if target.endswith(f"_{regime}"):
+            base = label(target[: -len(regime) - 1])
+            return f"{base[:1].upper()}{base[1:]}, {regime}"
+    return label(target)
+
+
+def _clipped_interval(ax, y: float, value: float, half: float) -> None:
+    """Draw value ± half on the axis range, with a caret where it is cut at an edge."""
+    lo, hi = SOBOL_XLIM
+    if not np.isfinite(value):
+        return
+    half = float(half) if np.isfinite(half) else 0.0
+    a, b = value - half, value + half
+    ca, cb = np.clip([a, b], lo, hi)
+    if cb > ca:
+        ax.plot([ca, cb], [y, y], color="0.15", linewidth=0.7, solid_capstyle="butt")
+    for end, clipped, cut_marker in ((a, ca, "<"), (b, cb, ">")):
+        if end < lo or end > hi:
+            ax.plot([clipped], [y], marker=cut_marker, color="0.15", markersize=2.5,
+                    linestyle="none", clip_on=False)
+        elif cb > ca:
+            ax.plot([clipped], [y], marker="|", color="0.15", markersize=2.5,
+                    linestyle="none")
+
+
 def sobol_bars(table: pd.DataFrame, output: str, noise_share: float | None = None
                ) -> plt.Figure:
-    """First-order and total Sobol indices with their 95% intervals, sorted by ST."""
-    data = table.sort_values("ST", ascending=True)
+    """First-order and total Sobol indices with their 95% intervals, sorted by ST.
+
+    Indices are shares of variance, so the axis spans `SOBOL_XLIM` (about [0, 1]).
+    Sampling noise can put estimates and intervals far outside it; those bars and
+    intervals are cut at the axis edge (a caret marks a cut interval) and every estimate
+    outside the range is written at the right of its row (``3.35 ±9.7 →``).
+    """
+    data = table.sort_values("ST", ascending=True).reset_index(drop=True)
     n = len(data)
-    fig, ax = plt.subplots(figsize=(SINGLE_COLUMN_IN, 0.9 + 0.22 * n))
+    lo, hi = SOBOL_XLIM
+    fig, ax = plt.subplots(figsize=(SINGLE_COLUMN_IN, 1.2 + 0.22 * n))
     y = np.arange(n)
     height = 0.38
     palette = sns.color_palette("colorblind")
-    ax.barh(y + height / 2, data["ST"], height, xerr=data["ST_conf"], color=palette[0],
-            label="total (ST)", error_kw={"elinewidth": 0.7, "capsize": 1.5})
-    ax.barh(y - height / 2, data["S1"], height, xerr=data["S1_conf"], color=palette[1],
-            label="first order (S1)", error_kw={"elinewidth": 0.7, "capsize": 1.5})
+    outside = []
+    for column, offset, color, name in (("ST", height / 2, palette[0], "total (ST)"),
+                                        ("S1", -height / 2, palette[1],
+                                         "first order (S1)")):
+        values = data[column].to_numpy(float)
+        ax.barh(y + offset, np.clip(np.nan_to_num(values), lo, hi), height, color=color,
+                label=name)
+        for i, (value, half) in enumerate(zip(values, data[f"{column}_conf"], strict=True)):
+            _clipped_interval(ax, y[i] + offset, value, half)
+            if np.isfinite(value) and not lo <= value <= hi:
+                arrow = "→" if value > hi else "←"
+                outside.append((y[i] + offset, f"{column} {value:.2f} ±{half:.2g} {arrow}"))
+    for ypos, text in outside:
+        ax.annotate(text, (hi, ypos), xytext=(5, 0), textcoords="offset points",
+                    va="center", ha="left", fontsize=FONT_SIZE - 2, annotation_clip=False)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(-0.7, n - 0.3)
     ax.set_yticks(y, data["factor"])
     ax.axvline(0.0, color="0.4", linewidth=0.6)
-    ax.set_xlabel("Sobol index (share of variance)")
-    title = label(output)
+    ax.set_xlabel("Sobol index (share of variance), 95% CI")
+    title = sobol_title(output)
+    notes = []
     if noise_share is not None and np.isfinite(noise_share):
-        title += f"\nreplicate noise: {noise_share:.0%} of variance"
-    ax.set_title(title)
-    ax.legend(frameon=False, loc="best")
+        notes.append(f"replicate noise: {noise_share:.0%} of variance")
+    notes.append(f"noisy estimates; axis cut at [{lo:g}, {hi:g}]"
+                 + (", values outside written at right" if outside else ""))
+    ax.set_title(title + "\n" + "\n".join(notes), fontsize=FONT_SIZE - 1)
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2,
+              borderaxespad=0.0)
     sns.despine(fig)
     fig.tight_layout()
     return fig
