@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import matplotlib.patches
 
 matplotlib.use("Agg")
 
@@ -46,6 +47,11 @@ MORRIS_LABEL_SHARE = 0.2
 CONTOUR_SMOOTH_CELLS = 1.0
 #: ... on maps with at least this many cells along each axis.
 MIN_CELLS_TO_SMOOTH = 5
+#: The zero contour is drawn only when at least this share of cells has the sign of the
+#: smoothed map (below it the line follows noise).
+MIN_SIGN_AGREEMENT = 0.8
+#: Map cells resting on fewer design rows than this are hatched.
+MIN_ROWS_PER_CELL = 3
 
 #: Axis labels with units for known outputs and series (anything else: its name).
 LABELS = {
@@ -478,30 +484,93 @@ def smoothed_surface(z: np.ndarray, sigma: float = CONTOUR_SMOOTH_CELLS) -> np.n
     return out
 
 
-def tipping_map_plot(grid: pd.DataFrame, output: str) -> plt.Figure:
+def _cell_edges(centres: np.ndarray) -> np.ndarray:
+    """Edges of cells around sorted centres (midpoints; the ends mirror the neighbours)."""
+    c = np.asarray(centres, float)
+    if c.size == 1:
+        return np.array([c[0] - 0.5, c[0] + 0.5])
+    mid = (c[1:] + c[:-1]) / 2
+    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+
+
+def sign_agreement(z: np.ndarray, smooth: np.ndarray) -> float:
+    """Share of cells whose mean has the sign of the smoothed map there (NaN if none)."""
+    ok = np.isfinite(z) & np.isfinite(smooth)
+    if not ok.any():
+        return float("nan")
+    return float(np.mean(np.sign(z[ok]) == np.sign(smooth[ok])))
+
+
+def tipping_map_plot(grid: pd.DataFrame, output: str, replicates: int | None = None
+                     ) -> plt.Figure:
     """Mean paired delta over two factors with its zero contour (the tipping line).
 
     Cells are the grid's levels or equal-width bins (the other factors marginalised);
-    cells without a design point are grey. The black line is the zero contour of the
-    cell means smoothed over about one cell (`smoothed_surface`).
+    cells without a design point are grey; cells with fewer than `MIN_ROWS_PER_CELL`
+    design rows are hatched (their mean rests on few points). The black line is the zero
+    contour of the cell means smoothed over about one cell (`smoothed_surface`); it is
+    drawn only when at least `MIN_SIGN_AGREEMENT` of the cells agree in sign with the
+    smoothed map (otherwise the line would trace noise) and the figure says so.
+
+    Args:
+        grid: The stored map (``x_factor``, ``y_factor``, ``x``, ``y``, ``mean_delta``,
+            ``n`` pairs and, when stored, ``rows``).
+        output: The delta's column name, for the colour bar.
+        replicates: Replicates per design row, to count rows as ``n / replicates`` when
+            the map has no ``rows`` column.
     """
     fx, fy = grid["x_factor"].iloc[0], grid["y_factor"].iloc[0]
     pivot = grid.pivot_table(index="y", columns="x", values="mean_delta", dropna=False)
     xs, ys, z = pivot.columns.to_numpy(float), pivot.index.to_numpy(float), pivot.to_numpy()
-    fig, ax = plt.subplots(figsize=(SINGLE_COLUMN_IN, 2.8))
+    if "rows" in grid.columns:
+        rows = grid.pivot_table(index="y", columns="x", values="rows", dropna=False)
+    elif "n" in grid.columns:
+        per = grid.assign(rows=grid["n"] / max(int(replicates or 1), 1))
+        rows = per.pivot_table(index="y", columns="x", values="rows", dropna=False)
+    else:
+        rows = None
+    fig, ax = plt.subplots(figsize=(SINGLE_COLUMN_IN, 3.2))
     finite = z[np.isfinite(z)]
     span = float(np.max(np.abs(finite))) if finite.size else 1.0
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-span or -1.0, vmax=span or 1.0)
     mesh = ax.pcolormesh(xs, ys, np.ma.masked_invalid(z), cmap=DIVERGING_CMAP, norm=norm,
                          shading="nearest")
-    smooth = smoothed_surface(z)
-    if np.nanmin(smooth, initial=np.inf) < 0.0 < np.nanmax(smooth, initial=-np.inf) and len(
-            xs) > 1 and len(ys) > 1:
-        ax.contour(xs, ys, np.ma.masked_invalid(smooth), levels=[0.0], colors="k",
-                   linewidths=1.0)
+    handles = []
+    if rows is not None:
+        r = rows.reindex(index=pivot.index, columns=pivot.columns).to_numpy(float)
+        few = np.isfinite(z) & (np.nan_to_num(r) < MIN_ROWS_PER_CELL)
+        xe, ye = _cell_edges(xs), _cell_edges(ys)
+        for iy, ix in zip(*np.nonzero(few), strict=True):
+            ax.add_patch(plt.Rectangle((xe[ix], ye[iy]), xe[ix + 1] - xe[ix],
+                                       ye[iy + 1] - ye[iy], fill=False, hatch="////",
+                                       edgecolor="0.35", linewidth=0))
+        if few.any():
+            handles.append(matplotlib.patches.Patch(
+                facecolor="white", edgecolor="0.35", hatch="////", linewidth=0.4,
+                label=f"< {MIN_ROWS_PER_CELL} design rows in the cell ({int(few.sum())})"))
     if not np.all(np.isfinite(z)):
         ax.set_facecolor(EMPTY_CELL_COLOR)
-        ax.set_title("grey: no design point in the cell", fontsize=FONT_SIZE - 2)
+        handles.append(matplotlib.patches.Patch(facecolor=EMPTY_CELL_COLOR,
+                                                label="no design point in the cell"))
+    smooth = smoothed_surface(z)
+    agreement = sign_agreement(z, smooth)
+    crosses = np.nanmin(smooth, initial=np.inf) < 0.0 < np.nanmax(smooth, initial=-np.inf)
+    if crosses and len(xs) > 1 and len(ys) > 1:
+        if agreement >= MIN_SIGN_AGREEMENT:
+            ax.contour(xs, ys, np.ma.masked_invalid(smooth), levels=[0.0], colors="k",
+                       linewidths=1.0)
+            handles.insert(0, plt.Line2D(
+                [], [], color="k", linewidth=1.0,
+                label=f"Δ = 0 of the smoothed map ({agreement:.0%} of cells agree in sign)"))
+        else:
+            handles.insert(0, plt.Line2D(
+                [], [], linestyle="none",
+                label=f"no Δ = 0 line: only {agreement:.0%} of cells agree in sign with "
+                      f"the\nsmoothed map (line drawn from {MIN_SIGN_AGREEMENT:.0%})"))
+    if handles:
+        ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.01),
+                  frameon=False, borderaxespad=0.0, handlelength=1.5,
+                  fontsize=FONT_SIZE - 2)
     bar = fig.colorbar(mesh, ax=ax)
     bar.set_label(label(output))
     ax.set_xlabel(label(fx))

@@ -161,8 +161,10 @@ def _delta_figures(results: Results, out: _Writer) -> None:
                       TIPPING_LATEX_COLUMNS)
         grid = _read_csv(analysis / f"tipping_map_{output}.csv")
         if grid is not None and not grid.empty:
+            replicates = results.manifest.get("replicates")
             out.figure(f"tipping_map_{output}",
-                       lambda g=grid, o=output: fg.tipping_map_plot(g, delta_name(o)))
+                       lambda g=grid, o=output, r=replicates: fg.tipping_map_plot(
+                           g, delta_name(o), r if isinstance(r, int) else None))
 
 
 def _bisection_figures(results: Results, out: _Writer) -> None:

@@ -284,23 +284,29 @@ def tipping_map(
     the other factors then being marginalised within each cell).
 
     Returns:
-        Columns ``<fx>``, ``<fy>`` (cell centres), ``mean_delta``, ``p_positive``, ``n``,
-        one row per cell (cells without pairs are NaN with n = 0).
+        Columns ``<fx>``, ``<fy>`` (cell centres), ``mean_delta``, ``p_positive``, ``n``
+        (pairs) and ``rows`` (distinct design rows, each pair its own row when ``pairs``
+        has no ``row`` column), one row per cell (cells without pairs are NaN with
+        n = rows = 0).
     """
     x = pairs[fx].to_numpy(float)
     y = pairs[fy].to_numpy(float)
     v = pairs[column].to_numpy(float)
     ix, cx = _axis_cells(x, bounds[fx], bins)
     iy, cy = _axis_cells(y, bounds[fy], bins)
-    frame = pd.DataFrame({"ix": ix, "iy": iy, "v": v, "pos": (v > 0).astype(float)})
+    rows = pairs["row"].to_numpy() if "row" in pairs.columns else np.arange(len(pairs))
+    frame = pd.DataFrame({"ix": ix, "iy": iy, "v": v, "pos": (v > 0).astype(float),
+                          "row": rows})
     frame = frame[np.isfinite(v)]
     agg = frame.groupby(["ix", "iy"]).agg(mean_delta=("v", "mean"),
-                                          p_positive=("pos", "mean"), n=("v", "size"))
+                                          p_positive=("pos", "mean"), n=("v", "size"),
+                                          rows=("row", "nunique"))
     full = pd.MultiIndex.from_product([range(len(cx)), range(len(cy))], names=["ix", "iy"])
     agg = agg.reindex(full).reset_index()
     agg["n"] = agg["n"].fillna(0).astype(int)
+    agg["rows"] = agg["rows"].fillna(0).astype(int)
     out = pd.DataFrame({fx: cx[agg["ix"]], fy: cy[agg["iy"]]})
-    for c in ("mean_delta", "p_positive", "n"):
+    for c in ("mean_delta", "p_positive", "n", "rows"):
         out[c] = agg[c].to_numpy()
     return out
 

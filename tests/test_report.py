@@ -185,3 +185,43 @@ def test_report_draws_a_stored_bisection(tmp_path):
     assert main(["report", str(tmp_path / "chaos")]) == 0
     figure = tmp_path / "chaos" / "figures" / "bisection_profit_process_cv.png"
     assert figure.stat().st_size > 1000
+
+
+def _map_grid(values, rows):
+    side = int(np.sqrt(len(values)))
+    xs, ys = np.meshgrid(np.linspace(0, 1, side), np.linspace(0, 1, side))
+    return pd.DataFrame({"x_factor": "a", "y_factor": "b", "x": xs.ravel(), "y": ys.ravel(),
+                         "mean_delta": values, "n": 2 * np.asarray(rows), "rows": rows})
+
+
+def test_tipping_map_draws_the_zero_line_only_when_cells_agree():
+    from analysis import figures as fg
+
+    side = 7
+    xs, _ = np.meshgrid(np.linspace(0, 1, side), np.linspace(0, 1, side))
+    clean = _map_grid((xs - 0.5).ravel() + 0.01, np.full(side * side, 5))
+    fig = fg.tipping_map_plot(clean, "delta_profit")
+    texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any(t.startswith("Δ = 0 of the smoothed map") for t in texts)
+    noise = np.random.default_rng(0).normal(size=side * side)
+    rows = np.full(side * side, 5)
+    rows[0] = 1
+    fig = fg.tipping_map_plot(_map_grid(noise, rows), "delta_profit")
+    texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert fg.sign_agreement(noise.reshape(side, side),
+                             fg.smoothed_surface(noise.reshape(side, side))) < 0.8
+    assert any(t.startswith("no Δ = 0 line") for t in texts)
+    assert any("design rows" in t for t in texts)
+
+
+def test_sobol_bars_keep_the_axis_and_write_outliers():
+    from analysis import figures as fg
+
+    table = pd.DataFrame({"factor": ["a", "b"], "S1": [0.2, -0.3], "S1_conf": [0.1, 0.6],
+                          "ST": [3.35, 0.5], "ST_conf": [9.7, 0.2]})
+    fig = fg.sobol_bars(table, "lead_time_mean_sacred", 0.12)
+    ax = fig.axes[0]
+    assert ax.get_xlim() == fg.SOBOL_XLIM
+    texts = [t.get_text() for t in ax.texts]
+    assert "ST 3.35 ±9.7 →" in texts and "S1 -0.30 ±0.6 ←" in texts
+    assert ax.get_title().startswith("Mean lead time (days), sacred")
