@@ -41,6 +41,9 @@ DIVERGING_CMAP = "vlag"
 EMPTY_CELL_COLOR = "0.75"
 #: A factor with at most this many levels is drawn as points with error bars, else binned.
 MAX_LEVELS_AS_POINTS = 25
+#: Scatter of design points: the y axis spans these percentiles of the points (and the
+#: binned means with their intervals); the figure counts the points outside.
+ROBUST_Y_PERCENTILES = (2.0, 98.0)
 #: Morris plot: label factors whose mu* is at least this share of the largest.
 MORRIS_LABEL_SHARE = 0.2
 #: Gaussian smoothing (in cells) of the map before its zero contour is drawn ...
@@ -310,6 +313,7 @@ def relationship_vs_factor(
     color = sns.color_palette("colorblind")[0]
     data = rows.dropna(subset=["mean"]).sort_values(factor)
     levels = data[factor].nunique()
+    notes = []
     if levels <= MAX_LEVELS_AS_POINTS and len(data) == levels:
         # One design row per level (a 1-D sweep): the row's interval over replicates.
         yerr = np.vstack([data["mean"] - data["ci_low"], data["ci_high"] - data["mean"]])
@@ -329,25 +333,69 @@ def relationship_vs_factor(
         bins = pd.cut(data[factor], 10)
         binned = data.groupby(bins, observed=True)["mean"].agg(["mean", "sem"])
         centres = [iv.mid for iv in binned.index]
-        ax.errorbar(centres, binned["mean"], yerr=1.96 * binned["sem"].fillna(0), fmt="o-",
+        half = 1.96 * binned["sem"].fillna(0)
+        ax.errorbar(centres, binned["mean"], yerr=half, fmt="o-",
                     color="0.2", markersize=3, capsize=2, linewidth=1,
                     label="binned mean, 95% CI")
+        notes += _robust_ylim(ax, data["mean"].to_numpy(float),
+                              np.concatenate([binned["mean"] - half, binned["mean"] + half]))
     ax.axhline(0.0, color="0.4", linewidth=0.7)
     if tipping is not None and np.isfinite(tipping.get("threshold", np.nan)):
         lo, hi = tipping["ci_low"], tipping["ci_high"]
         method = tipping.get("method", "logistic")
-        what = "bisection bracket" if method == "bisection" else "P(Δ>0) = ½, 95% CI"
+        bisection = method == "bisection"
+        what = "bisection bracket" if bisection else "P(Δ>0) = ½, 95% CI"
+        xs = data[factor].to_numpy(float)
+        cut = [] if bisection or xs.size == 0 else (
+            (["low"] if lo <= np.nanmin(xs) else []) + (["high"] if hi >= np.nanmax(xs) else []))
+        if cut:
+            what += "\n(interval extends past the range, cut at its edge)"
         ax.axvspan(lo, hi, color="0.85", zorder=0, label=f"tipping point: {what}")
-        ax.axvline(tipping["threshold"], color="0.3", linestyle="--", linewidth=0.9)
+        ax.axvline(tipping["threshold"], color="0.3", linestyle="--", linewidth=0.9,
+                   label="tipping point estimate" + (" (secant in the bracket)"
+                                                     if bisection else ""))
     elif tipping is not None:
-        ax.plot([], [], " ", label="no tipping point (sign change) in range")
+        notes.append("no tipping point (sign change) in the factor's range")
     ax.set_xlabel(label(factor))
     ax.set_ylabel(label(output))
+    if notes:
+        ax.annotate("\n".join(notes), xy=(0.5, 0.0), xycoords=ax.xaxis.label,
+                    xytext=(0, -2), textcoords="offset points", ha="center", va="top",
+                    fontsize=FONT_SIZE - 2, color="0.25")
     ax.legend(frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=1,
               borderaxespad=0.2)
     sns.despine(fig)
     fig.tight_layout()
     return fig
+
+
+def _robust_ylim(ax, points: np.ndarray, keep: np.ndarray) -> list[str]:
+    """Limit the y axis to the `ROBUST_Y_PERCENTILES` of ``points`` (plus ``keep`` and 0).
+
+    Returns the note for the figure (how many points lie outside), or nothing when every
+    point fits.
+    """
+    points = points[np.isfinite(points)]
+    if points.size < 20:
+        return []
+    low, high = np.percentile(points, ROBUST_Y_PERCENTILES)
+    keep = keep[np.isfinite(keep)]
+    low, high = min(low, 0.0, *keep), max(high, 0.0, *keep)
+    pad = 0.08 * (high - low or 1.0)
+    low, high = low - pad, high + pad
+    outside = int(np.sum((points < low) | (points > high)))
+    if not outside:
+        return []
+    ax.set_ylim(low, high)
+    a, b = (_ordinal(q) for q in ROBUST_Y_PERCENTILES)
+    return [f"{outside} of {points.size} design points outside the axis",
+            f"(the y axis spans the {a}–{b} percentile of the points)"]
+
+
+def _ordinal(q: float) -> str:
+    n = int(round(q))
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 #: Sobol bar plots show indices on this range; estimates outside it are drawn at the edge.

@@ -225,3 +225,23 @@ def test_sobol_bars_keep_the_axis_and_write_outliers():
     texts = [t.get_text() for t in ax.texts]
     assert "ST 3.35 ±9.7 →" in texts and "S1 -0.30 ±0.6 ←" in texts
     assert ax.get_title().startswith("Mean lead time (days), sacred")
+
+
+def test_relationship_scatter_uses_robust_limits_and_says_so():
+    from analysis import figures as fg
+
+    rng = np.random.default_rng(1)
+    rows = pd.DataFrame({"f": rng.uniform(0, 1, 400), "mean": rng.normal(0, 1, 400)})
+    rows.loc[:4, "mean"] = [80.0, -90.0, 70.0, 60.0, -75.0]  # outliers
+    rows["ci_low"], rows["ci_high"] = rows["mean"] - 1, rows["mean"] + 1
+    tip = pd.Series({"threshold": 0.9, "ci_low": 0.8, "ci_high": 1.0, "method": "logistic"})
+    fig = fg.relationship_vs_factor(rows, "f", "delta_profit", tip)
+    ax = fig.axes[0]
+    assert ax.get_ylim()[1] < 20
+    texts = [t.get_text() for t in ax.texts]
+    assert any("5 of 400 design points outside the axis" in t for t in texts)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("extends past the range" in t for t in legend)
+    assert "tipping point estimate" in legend
+    fig = fg.relationship_vs_factor(rows, "f", "delta_profit", pd.Series({"threshold": np.nan}))
+    assert any("no tipping point" in t.get_text() for t in fig.axes[0].texts)
