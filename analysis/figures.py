@@ -176,24 +176,42 @@ def _mark_warmup(ax, warmup: float | None) -> None:
         ax.axvline(warmup, color="0.6", linewidth=0.6, linestyle=":")
 
 
+def _warmup_handle(warmup: float | None) -> list:
+    """Legend entry of the warm-up line (none without a warm-up)."""
+    if not warmup:
+        return []
+    return [plt.Line2D([], [], color="0.6", linewidth=0.6, linestyle=":",
+                       label=f"end of warm-up\n(day {warmup:g})")]
+
+
+def otd_title(window_days: float | None) -> str:
+    """Title of the rolling on-time panel: the planner's window of deliveries."""
+    if window_days:
+        return f"On-time delivery, last {window_days:g} days"
+    return "On-time delivery, rolling 20-day"
+
+
 #: Panels of the vicious-cycle figure: series key, panel title, y-axis unit.
 VICIOUS_PANELS = (
     ("buffer", "Planner's safety buffer", "days"),
     ("lead_times", "Quoted (dashed) and actual lead time", "days"),
-    ("otd_rolling", "On-time delivery, rolling", "share of orders"),
+    ("otd_rolling", "On-time delivery, rolling", "share on time"),
     ("trust_mean", "Customers' trust", "mean trust (0–1)"),
-    ("padding_mean", "Padding of requested dates", "share of need"),
+    ("padding_mean", "Padding of requested dates", "padding\n(share of need hidden)"),
     ("autonomy_mean", "Salespeople's autonomy", "probability (0–1)"),
 )
 
 
-def vicious_cycle(series: pd.DataFrame, warmup: float | None = None) -> plt.Figure:
+def vicious_cycle(series: pd.DataFrame, warmup: float | None = None,
+                  otd_window: float | None = None) -> plt.Figure:
     """The vicious cycle over time for each regime, with replicate bands.
 
     Panels (those present in the series): safety buffer; quoted (dashed) and actual
     (solid) lead time; rolling on-time rate; trust; padding; autonomy. Lines are the mean
     over replicates of each run's 20-day rolling mean; bands span the 10th to 90th
-    percentile of replicates. The dotted vertical line is the end of the warm-up.
+    percentile of replicates. The dotted vertical line is the end of the warm-up. The
+    on-time rate is the planner's: deliveries of the last ``otd_window`` days (the
+    ``otd_window_days`` parameter).
     """
     panels = [(key, title, unit) for key, title, unit in VICIOUS_PANELS
               if key in series.columns or (key == "lead_times" and (
@@ -214,7 +232,7 @@ def vicious_cycle(series: pd.DataFrame, warmup: float | None = None) -> plt.Figu
         else:
             _band_plot(ax, series, key, colors)
         _mark_warmup(ax, warmup)
-        ax.set_title(title)
+        ax.set_title(otd_title(otd_window) if key == "otd_rolling" else title)
         ax.set_ylabel(unit)
         ax.set_ylim(bottom=0)
     for ax in axes.flat[len(panels):]:
@@ -224,23 +242,26 @@ def vicious_cycle(series: pd.DataFrame, warmup: float | None = None) -> plt.Figu
     handles = [plt.Line2D([], [], color=colors[r], label=r) for r in colors]
     handles += [plt.Line2D([], [], color="0.3", linestyle="--", label="quoted lead time"),
                 plt.Line2D([], [], color="0.3", linestyle="-", label="actual lead time")]
-    fig.legend(handles=handles, loc="upper center", ncol=len(handles), frameon=False,
-               bbox_to_anchor=(0.5, 1.02))
+    handles += _warmup_handle(warmup)
+    handles.append(matplotlib.patches.Patch(
+        color="0.5", alpha=0.3, label=f"replicates {BAND_LOW:.0%}–{BAND_HIGH:.0%}"))
+    fig.legend(handles=handles, loc="upper center", ncol=3, frameon=False,
+               bbox_to_anchor=(0.5, 1.04))
     sns.despine(fig)
-    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     return fig
 
 
 def _rolling_share(series: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Per run rolling sums of ``columns`` turned into shares, averaged over replicates."""
+    """Per run rolling sums of ``columns`` turned into shares (keys: regime, replicate, day)."""
     frame = series[["regime", "replicate", "day", *columns]].sort_values(
         ["regime", "replicate", "day"])
     rolled = frame.groupby(["regime", "replicate"])[columns].transform(
         lambda s: s.rolling(SMOOTH_DAYS, min_periods=1).sum())
     total = rolled.sum(axis=1).replace(0.0, np.nan)
     shares = rolled.div(total, axis=0)
-    shares[["regime", "day"]] = frame[["regime", "day"]]
-    return shares.groupby(["regime", "day"])[columns].mean().reset_index()
+    shares[["regime", "replicate", "day"]] = frame[["regime", "replicate", "day"]]
+    return shares
 
 
 def _stacked_by_regime(table: pd.DataFrame, columns: list[str], names: list[str],
@@ -261,10 +282,14 @@ def _stacked_by_regime(table: pd.DataFrame, columns: list[str], names: list[str]
             ax.set_ylim(0, ylim)
     axes[0][0].set_ylabel(ylabel)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles[::-1], labels[::-1], loc="center left",
-               bbox_to_anchor=(LEGEND_RIGHT, 0.5), frameon=False)
+    handles, labels = handles[::-1], labels[::-1]
+    for extra in _warmup_handle(warmup):
+        handles.append(extra)
+        labels.append(extra.get_label())
+    fig.legend(handles, labels, loc="center left",
+               bbox_to_anchor=(LEGEND_RIGHT - 0.02, 0.5), frameon=False)
     sns.despine(fig)
-    fig.tight_layout(rect=(0, 0, LEGEND_RIGHT, 1))  # the legend stays inside the width
+    fig.tight_layout(rect=(0, 0, LEGEND_RIGHT - 0.02, 1))  # the legend stays inside the width
     return fig
 
 
@@ -278,12 +303,44 @@ def channel_columns(series: pd.DataFrame) -> tuple[list[str], list[str]]:
 
 
 def channel_mix(series: pd.DataFrame, warmup: float | None = None) -> plt.Figure:
-    """Share of orders by channel over time, one panel per regime (20-day rolling)."""
+    """Share of orders by channel over time, one panel per regime, with replicate bands.
+
+    Each run's orders per channel are summed over a rolling `SMOOTH_DAYS` window and
+    turned into shares; lines are the mean over replicates and bands span the 10th to 90th
+    percentile of replicates.
+    """
     cols, names = channel_columns(series)
     if not cols:
         raise ValueError("the series hold no channel columns (orders_<channel>)")
-    return _stacked_by_regime(_rolling_share(series, cols), cols, names,
-                              "share of orders by channel", warmup, 1.0)
+    shares = _rolling_share(series, cols)
+    regimes = ordered_regimes(shares["regime"])
+    fig, axes = plt.subplots(1, len(regimes), figsize=(DOUBLE_COLUMN_IN, 2.3),
+                             sharey=True, squeeze=False)
+    palette = sns.color_palette("colorblind", len(cols))
+    for ax, regime in zip(axes[0], regimes, strict=False):
+        part = shares[shares["regime"] == regime]
+        grouped = part.groupby("day")
+        for col, name, color in zip(cols, names, palette, strict=True):
+            mean = grouped[col].mean()
+            ax.fill_between(mean.index, grouped[col].quantile(BAND_LOW),
+                            grouped[col].quantile(BAND_HIGH), color=color, alpha=0.2,
+                            linewidth=0)
+            ax.plot(mean.index, mean, color=color, label=name)
+        _mark_warmup(ax, warmup)
+        ax.set_title(regime or "run")
+        ax.set_xlabel("day")
+        ax.set_xlim(part["day"].min(), part["day"].max())
+        ax.set_ylim(0, 1)
+    axes[0][0].set_ylabel(f"share of orders by channel\n(rolling {SMOOTH_DAYS} days)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    handles.append(matplotlib.patches.Patch(
+        color="0.5", alpha=0.3, label=f"replicates\n{BAND_LOW:.0%}–{BAND_HIGH:.0%}"))
+    handles += _warmup_handle(warmup)
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(LEGEND_RIGHT - 0.02, 0.5),
+               frameon=False)
+    sns.despine(fig)
+    fig.tight_layout(rect=(0, 0, LEGEND_RIGHT - 0.03, 1))
+    return fig
 
 
 def sales_time(series: pd.DataFrame, warmup: float | None = None) -> plt.Figure:
@@ -295,7 +352,7 @@ def sales_time(series: pd.DataFrame, warmup: float | None = None) -> plt.Figure:
               for c in cols]
     table = pd.concat(frames, axis=1).reset_index()
     return _stacked_by_regime(table, cols, [c[len("hours_"):] for c in cols],
-                              "sales team hours per day (h)", warmup, None)
+                              "sales team hours per day", warmup, None)
 
 
 def relationship_vs_factor(

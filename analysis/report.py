@@ -107,7 +107,9 @@ def _series_figures(results: Results, out: _Writer) -> None:
             f"time-series figures show row {first}")
         series = series[series["row"] == first]
     warmup = _warmup(results)
-    out.figure("vicious_cycle", lambda: fg.vicious_cycle(series, warmup))
+    window = manifest_param(results.manifest, "otd_window_days")
+    out.figure("vicious_cycle", lambda: fg.vicious_cycle(
+        series, warmup, float(window) if window is not None else None))
     out.figure("channel_mix", lambda: fg.channel_mix(series, warmup))
     out.figure("sales_time", lambda: fg.sales_time(series, warmup))
 

@@ -245,3 +245,20 @@ def test_relationship_scatter_uses_robust_limits_and_says_so():
     assert "tipping point estimate" in legend
     fig = fg.relationship_vs_factor(rows, "f", "delta_profit", pd.Series({"threshold": np.nan}))
     assert any("no tipping point" in t.get_text() for t in fig.axes[0].texts)
+
+
+def test_series_figures_label_warmup_window_and_bands():
+    from analysis import figures as fg
+
+    series = synthetic_series()
+    fig = fg.vicious_cycle(series, warmup=30, otd_window=20)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any(t.startswith("end of warm-up") for t in legend)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "On-time delivery, last 20 days" in titles
+    assert fg.otd_title(None) == "On-time delivery, rolling 20-day"
+    assert any("share of need hidden" in ax.get_ylabel() for ax in fig.axes)
+    fig = fg.channel_mix(series, warmup=30)
+    assert all(len(ax.collections) >= 4 for ax in fig.axes)  # one band per channel
+    fig = fg.sales_time(series, warmup=30)
+    assert fig.axes[0].get_ylabel() == "sales team hours per day"
