@@ -13,6 +13,7 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.patches
+import matplotlib.transforms
 
 matplotlib.use("Agg")
 
@@ -470,11 +471,14 @@ def sobol_title(target: str) -> str:
     return label(target)
 
 
-def _clipped_interval(ax, y: float, value: float, half: float) -> None:
-    """Draw value ± half on the axis range, with a caret where it is cut at an edge."""
+def _clipped_interval(ax, y: float, value: float, half: float) -> bool:
+    """Draw value ± half on the axis range, with a caret where it is cut at an edge.
+
+    Returns whether the interval was cut.
+    """
     lo, hi = SOBOL_XLIM
     if not np.isfinite(value):
-        return
+        return False
     half = float(half) if np.isfinite(half) else 0.0
     a, b = value - half, value + half
     ca, cb = np.clip([a, b], lo, hi)
@@ -487,6 +491,7 @@ def _clipped_interval(ax, y: float, value: float, half: float) -> None:
         elif cb > ca:
             ax.plot([clipped], [y], marker="|", color="0.15", markersize=2.5,
                     linestyle="none")
+    return bool(a < lo or b > hi)
 
 
 def sobol_bars(table: pd.DataFrame, output: str, noise_share: float | None = None
@@ -501,11 +506,12 @@ def sobol_bars(table: pd.DataFrame, output: str, noise_share: float | None = Non
     data = table.sort_values("ST", ascending=True).reset_index(drop=True)
     n = len(data)
     lo, hi = SOBOL_XLIM
-    fig, ax = plt.subplots(figsize=(SINGLE_COLUMN_IN, 1.2 + 0.22 * n))
+    fig, ax = plt.subplots(figsize=(SINGLE_COLUMN_IN, 1.3 + 0.25 * n))
     y = np.arange(n)
     height = 0.38
     palette = sns.color_palette("colorblind")
     outside = []
+    cut_any = False
     for column, offset, color, name in (("ST", height / 2, palette[0], "total (ST)"),
                                         ("S1", -height / 2, palette[1],
                                          "first order (S1)")):
@@ -513,7 +519,7 @@ def sobol_bars(table: pd.DataFrame, output: str, noise_share: float | None = Non
         ax.barh(y + offset, np.clip(np.nan_to_num(values), lo, hi), height, color=color,
                 label=name)
         for i, (value, half) in enumerate(zip(values, data[f"{column}_conf"], strict=True)):
-            _clipped_interval(ax, y[i] + offset, value, half)
+            cut_any |= _clipped_interval(ax, y[i] + offset, value, half)
             if np.isfinite(value) and not lo <= value <= hi:
                 arrow = "→" if value > hi else "←"
                 outside.append((y[i] + offset, f"{column} {value:.2f} ±{half:.2g} {arrow}"))
@@ -529,11 +535,15 @@ def sobol_bars(table: pd.DataFrame, output: str, noise_share: float | None = Non
     notes = []
     if noise_share is not None and np.isfinite(noise_share):
         notes.append(f"replicate noise: {noise_share:.0%} of variance")
-    notes.append(f"noisy estimates; axis cut at [{lo:g}, {hi:g}]"
-                 + (", values outside written at right" if outside else ""))
+    notes.append(f"estimates are noisy; axis cut at [{lo:g}, {hi:g}]")
+    if outside or cut_any:
+        notes.append(", ".join(
+            (["◀ ▶ interval continues"] if cut_any else [])
+            + (["values outside at right"] if outside else [])))
     ax.set_title(title + "\n" + "\n".join(notes), fontsize=FONT_SIZE - 1)
-    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2,
-              borderaxespad=0.0)
+    below = matplotlib.transforms.offset_copy(ax.transAxes, fig, y=-32, units="points")
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2,
+              borderaxespad=0.0, bbox_transform=below)
     sns.despine(fig)
     fig.tight_layout()
     return fig
