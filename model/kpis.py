@@ -8,6 +8,7 @@ Order-level KPIs use the orders *delivered* inside the measurement window
 from __future__ import annotations
 
 import math
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,26 +37,28 @@ def _safe_mean(x: np.ndarray) -> float:
     return float(x.mean()) if x.size else math.nan
 
 
+#: Order-table columns: (Order attribute, dtype).
+ORDER_COLUMNS = {
+    "arrival": ("arrival", float),
+    "finish": ("finish", float),
+    "promised": ("promised_date", float),
+    "requested": ("requested_date", float),
+    "need": ("need_date", float),
+    "quote": ("quote_date", float),
+    "channel": ("channel", np.int64),
+    "lost": ("lost", bool),
+    "complex": ("complex", bool),
+    "expedite": ("expedite", bool),
+    "work": ("work", float),
+    "padding": ("padding", float),
+}
+
+
 def order_table(m: SalesModel) -> dict[str, np.ndarray]:
     """Columns of all orders of the run as numpy arrays (open orders have finish NaN)."""
     orders = m.orders
-    cols = {
-        "arrival": [o.arrival for o in orders],
-        "finish": [o.finish for o in orders],
-        "promised": [o.promised_date for o in orders],
-        "requested": [o.requested_date for o in orders],
-        "need": [o.need_date for o in orders],
-        "quote": [o.quote_date for o in orders],
-        "channel": [o.channel for o in orders],
-        "lost": [o.lost for o in orders],
-        "complex": [o.complex for o in orders],
-        "expedite": [o.expedite for o in orders],
-        "work": [o.work for o in orders],
-        "padding": [o.padding for o in orders],
-    }
-    return {k: np.asarray(v, dtype=float if k not in ("channel", "lost", "complex", "expedite")
-                          else (np.int64 if k == "channel" else bool))
-            for k, v in cols.items()}
+    return {col: np.fromiter(map(attrgetter(attr), orders), dtype=dtype, count=len(orders))
+            for col, (attr, dtype) in ORDER_COLUMNS.items()}
 
 
 def compute_kpis(m: SalesModel) -> dict[str, float]:
