@@ -335,7 +335,8 @@ class Planner(mesa.Agent):
             else:
                 new = 1
         sched.insert(new, order)
-        m.day.schedule_breaks += 1
+        if new != n:  # the order really moved (not put back behind the order in process)
+            m.day.schedule_breaks += 1
 
     def insert_unplanned(self, order: Order, influence: float, u: float) -> None:
         """Article steps 3-4: the salesperson inserts the order; nobody re-plans."""
