@@ -242,7 +242,6 @@ class Salesperson(mesa.Agent):
         m.planner.jump(order, self.influence, u)
         i = order.customer
         m.rel[i] += p.apology_boost * (1.0 - m.rel[i])
-        m.day.apologies += 1
 
     def allocate_spare_time(self) -> tuple[float, float]:
         """End of day: spare hours go to relationship upkeep and to selling.

@@ -15,10 +15,8 @@ import mesa
 import numpy as np
 
 from model.agents import (
-    CHANNELS,
     FIELD,
     ONLINE,
-    PERSONAL,
     SALES,
     SUPPORT,
     Customer,
@@ -36,12 +34,12 @@ class DayStats:
     """Counters of one day, reset each morning (observation, KPIs and series)."""
 
     COUNTS = (
-        "expedite_requests", "schedule_breaks", "apologies", "delivered", "on_time",
-        "protected", "quotes", "lost_deals", "churned", "acquired",
+        "expedite_requests", "schedule_breaks", "delivered", "on_time",
+        "protected", "churned", "acquired",
     )
     AMOUNTS = (
         "changeover_hours", "overtime_hours", "revenue", "cost", "lead_time_sum",
-        "penetration_sum", "quote_lt_sum", "padding_sum",
+        "penetration_sum", "padding_sum",
     )
     __slots__ = ("orders", *COUNTS, *AMOUNTS)
 
@@ -89,7 +87,6 @@ class SalesModel(mesa.Model):
         super().__init__(rng=seed)
         p = coerce_params(params)
         self.p = p
-        self.seed_value = seed
         self.now = 0.0
         self.day_index = 0
         self.day = DayStats()
@@ -249,7 +246,6 @@ class SalesModel(mesa.Model):
                 order.lost = True
                 order.finish = t
                 order.quote_date = order.promised_date = math.nan
-                day.lost_deals += 1
                 self.orders.append(order)
                 return
         planner = self.planner
@@ -257,8 +253,6 @@ class SalesModel(mesa.Model):
         order.quote_date = quote
         order.buffer = planner.buffer
         cust.last_quote_lt = quote - t
-        day.quote_lt_sum += quote - t
-        day.quotes += 1
         if order.requested_date >= quote:
             order.promised_date = order.requested_date
             planner.append(order)
@@ -485,13 +479,6 @@ class SalesModel(mesa.Model):
         df = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
         return df
 
-    def customers_by_channel(self) -> dict[str, int]:
-        """Orders placed so far by channel (all days)."""
-        counts = dict.fromkeys(CHANNELS, 0)
-        for o in self.orders:
-            counts[CHANNELS[o.channel]] += 1
-        return counts
-
 
 def _reporter(column: str):
     return lambda m: m._series_row[column]
@@ -510,7 +497,6 @@ class _Totals:
         self.cost = 0.0
         self.churned = 0
         self.acquired = 0
-        self.lost_deals = 0
         self.hours = dict.fromkeys(Salesperson.ACTIVITIES, 0.0)
         self.trust_sum = 0.0
         self.rel_sum = 0.0
@@ -525,7 +511,6 @@ class _Totals:
         self.cost += day.cost
         self.churned += day.churned
         self.acquired += day.acquired
-        self.lost_deals += day.lost_deals
         for sp in m.salespeople:
             for k, v in sp.hours.items():
                 self.hours[k] += v
@@ -535,9 +520,6 @@ class _Totals:
             active = m.is_active[:n]
             self.trust_sum += float(m.trust[:n] @ active) / n_active
             self.rel_sum += float(m.rel[:n] @ active) / n_active
-
-
-__all__ = ["SalesModel", "SERIES_COLUMNS", "PERSONAL"]
 
 
 def simulate(params: dict[str, Any] | Params | None = None, seed: int = 0, *,
