@@ -28,11 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from analysis import deltas as dl
-from analysis import sensitivity as sa
-from analysis import tipping as tp
-from analysis.io import Results, design_rows, load_results, ok_runs
+from relsim.analysis import deltas as dl
+from relsim.analysis import sensitivity as sa
+from relsim.analysis import tipping as tp
+from relsim.analysis.io import Results, design_rows, load_results, ok_runs
 
 #: Factors whose total Sobol index of the delta is below this are not examined for tipping.
 ST_TIPPING_THRESHOLD = 0.05

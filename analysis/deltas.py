@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from relsim.analysis.io import ok_runs
 from scipy import stats
-
-from analysis.io import ok_runs
 
 DELTA_PREFIX = "delta_"
 CI_LEVEL = 0.95

@@ -25,12 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from analysis import figures as fg
-from analysis.analyze import analyze_results
-from analysis.deltas import delta_name, t_interval
-from analysis.io import Results, find_experiments, load_results, manifest_param, ok_runs
-from analysis.tables import write_table
+from relsim.analysis import figures as fg
+from relsim.analysis.analyze import analyze_results
+from relsim.analysis.deltas import delta_name, t_interval
+from relsim.analysis.io import Results, find_experiments, load_results, manifest_param, ok_runs
+from relsim.analysis.tables import write_table
 
 FIGURES_DIR = "figures"
 TABLES_DIR = "tables"

@@ -15,9 +15,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-import model
-from model.randomness import lognormal_params
+from relsim import model
+from relsim.model.randomness import lognormal_params
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -30,8 +30,7 @@ import time
 from pathlib import Path
 
 import mesa
-
-from model import KPI_NAMES, SalesModel
+from relsim.model import KPI_NAMES, SalesModel
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SAMPLE_S = 0.02
@@ -65,7 +64,7 @@ def _experiment_text(name: str, runs: int, days: int, design: str = "grid") -> s
 def child_sweep(runs: int, days: int, workers: int, executor: str,
                 design: str = "grid") -> dict:
     """One sweep of the real model through the runner."""
-    from experiments.runner import sweep
+    from relsim.experiments.runner import sweep
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.toml"
@@ -79,8 +78,8 @@ def child_sweep(runs: int, days: int, workers: int, executor: str,
 
 def child_loop(runs: int, days: int) -> dict:
     """The same runs as `child_sweep`, calling the model in a plain loop."""
-    import model
-    from experiments.seeds import run_seed
+    from relsim import model
+    from relsim.experiments.seeds import run_seed
 
     reps = max(1, runs // len(UTILIZATIONS))
     t0 = time.perf_counter()

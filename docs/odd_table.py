@@ -14,7 +14,7 @@ import re
 import sys
 from pathlib import Path
 
-from model import PARAMETER_SPECS, REGIMES
+from relsim.model import PARAMETER_SPECS, REGIMES
 
 ODD = Path(__file__).resolve().parent / "ODD.md"
 

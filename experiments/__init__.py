@@ -19,15 +19,15 @@ import importlib
 from typing import Any
 
 _API = {
-    "load_experiment": "experiments.spec",
-    "parse_experiment": "experiments.spec",
-    "Experiment": "experiments.spec",
-    "run_experiment": "experiments.runner",
-    "sweep": "experiments.runner",
-    "SweepSummary": "experiments.runner",
-    "merge_shards": "experiments.runner",
-    "read_runs": "experiments.store",
-    "build_design": "experiments.design",
+    "load_experiment": "relsim.experiments.spec",
+    "parse_experiment": "relsim.experiments.spec",
+    "Experiment": "relsim.experiments.spec",
+    "run_experiment": "relsim.experiments.runner",
+    "sweep": "relsim.experiments.runner",
+    "SweepSummary": "relsim.experiments.runner",
+    "merge_shards": "relsim.experiments.runner",
+    "read_runs": "relsim.experiments.store",
+    "build_design": "relsim.experiments.design",
 }
 
 __all__ = sorted(_API)

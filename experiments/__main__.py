@@ -1,7 +1,7 @@
-"""`python -m experiments` is the same as the `relsim` command."""
+"""`python -m relsim.experiments` is the same as the `relsim` command."""
 
 import sys
 
-from experiments.cli import main
+from relsim.experiments.cli import main
 
 sys.exit(main())

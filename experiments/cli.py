@@ -1,4 +1,4 @@
-"""The `relsim` command line (also `python -m experiments`).
+"""The `relsim` command line (also `python -m relsim.experiments`).
 
 Each group of subcommands lives in its own module and registers itself through a
 ``register(subparsers)`` function; every subcommand sets ``func`` to a callable taking
@@ -12,8 +12,8 @@ import argparse
 import sys
 import textwrap
 
-from experiments import cli_analysis, cli_run, cli_sweep
-from experiments.errors import EXIT_USAGE, UserError
+from relsim.experiments import cli_analysis, cli_run, cli_sweep
+from relsim.experiments.errors import EXIT_USAGE, UserError
 
 _GROUPS = (cli_run, cli_sweep, cli_analysis)
 

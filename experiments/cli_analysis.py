@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from experiments.errors import UserError
+from relsim.experiments.errors import UserError
 
 DEFAULT_SEED = 20240611
 DEFAULT_WIDTH_SHARE = 0.02
@@ -88,14 +88,14 @@ def register(sub) -> None:
 
 
 def _experiments(path: str) -> list[Path]:
-    from analysis.io import find_experiments
+    from relsim.analysis.io import find_experiments
 
     return find_experiments(path)
 
 
 def cmd_analyze(args) -> int:
     """Run `relsim analyze`."""
-    from analysis.analyze import analyze_path
+    from relsim.analysis.analyze import analyze_path
 
     for exp in _experiments(args.dir):
         report = analyze_path(exp, seed=args.seed,
@@ -108,7 +108,7 @@ def cmd_analyze(args) -> int:
 
 def cmd_report(args) -> int:
     """Run `relsim report`."""
-    from analysis.report import build_report
+    from relsim.analysis.report import build_report
 
     result = build_report(args.dir, seed=args.seed)
     for line in result.warnings:
@@ -120,7 +120,7 @@ def cmd_report(args) -> int:
 
 def cmd_tipping(args) -> int:
     """Run `relsim tipping`."""
-    from experiments.tipping import run_tipping
+    from relsim.experiments.tipping import run_tipping
 
     run_tipping(args)
     return 0
@@ -129,7 +129,7 @@ def cmd_tipping(args) -> int:
 def cmd_demo(args) -> int:
     """Run `relsim demo`."""
     try:
-        from experiments.demo import run_demo
+        from relsim.experiments.demo import run_demo
     except ImportError as exc:  # pragma: no cover - only while the model is missing
         raise UserError(f"the demo needs the model and the sweep runner: {exc}") from None
     return run_demo(args)

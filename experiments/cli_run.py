@@ -7,8 +7,8 @@ import json
 import math
 from pathlib import Path
 
-import model
-from experiments.errors import UserError
+from relsim import model
+from relsim.experiments.errors import UserError
 
 
 def parse_assignments(items: list[str]) -> dict[str, float]:

@@ -21,7 +21,7 @@ DEFAULT_SLURM_MEM = "4G"
 
 
 def _shard(text: str) -> tuple[int, int]:
-    from experiments.runner import parse_shard
+    from relsim.experiments.runner import parse_shard
 
     try:
         return parse_shard(text)
@@ -119,7 +119,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``relsim sweep``."""
-    from experiments.runner import SweepAborted, sweep
+    from relsim.experiments.runner import SweepAborted, sweep
 
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
@@ -139,7 +139,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_merge(args: argparse.Namespace) -> int:
     """``relsim merge``."""
-    from experiments.runner import merge_shards
+    from relsim.experiments.runner import merge_shards
 
     status = 0
     for m in merge_shards(args.directory):
@@ -175,14 +175,14 @@ def slurm_script(exp_path: Path, name: str, shards: int, out: Path, *, cpus: int
         "#",
         f"# relsim sweep of {exp_path}, {shards} shards (array task I runs shard I/{shards}).",
         "# Submit:        sbatch THIS_SCRIPT",
-        f"# Then merge:    {q(python)} -m experiments merge {q(str(out / name))}",
+        f"# Then merge:    {q(python)} -m relsim.experiments merge {q(str(out / name))}",
         "#   (or chain:   sbatch --dependency=afterany:JOBID --wrap "
-        f"\"{python} -m experiments merge {out / name}\")",
+        f"\"{python} -m relsim.experiments merge {out / name}\")",
         "# A task that hits its time limit resumes where it stopped when resubmitted:",
         "#   sbatch --array=I THIS_SCRIPT",
         "set -euo pipefail",
         f"cd {q(str(workdir))}",
-        f"{q(python)} -m experiments sweep {q(str(exp_path))} \\",
+        f"{q(python)} -m relsim.experiments sweep {q(str(exp_path))} \\",
         f"    --shard \"${{SLURM_ARRAY_TASK_ID}}/{shards}\" --out {q(str(out))} \\",
         "    --workers \"${SLURM_CPUS_PER_TASK:-1}\" --quiet",
         "",
@@ -192,7 +192,7 @@ def slurm_script(exp_path: Path, name: str, shards: int, out: Path, *, cpus: int
 
 def cmd_slurm(args: argparse.Namespace) -> int:
     """``relsim slurm``."""
-    from experiments.spec import load_experiment
+    from relsim.experiments.spec import load_experiment
 
     exp = load_experiment(args.experiment)
     out = Path(args.out).resolve()

@@ -23,12 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from analysis.analyze import analyze_path
-from analysis.report import build_report
-from experiments.runner import sweep
-from experiments.spec import Experiment, load_experiment
-from experiments.tipping import refine_tipping
+from relsim.analysis.analyze import analyze_path
+from relsim.analysis.report import build_report
+from relsim.experiments.runner import sweep
+from relsim.experiments.spec import Experiment, load_experiment
+from relsim.experiments.tipping import refine_tipping
 
 STUDIES = Path(__file__).resolve().parent / "studies"
 SERIES_FILE, CHAOS_FILE, SOBOL_FILE = "demo_series.toml", "demo_chaos.toml", "demo_sobol.toml"

@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from experiments.spec import Experiment
+from relsim.experiments.spec import Experiment
 
 
 def salib_problem(exp: Experiment) -> dict[str, Any] | None:

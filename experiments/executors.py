@@ -28,7 +28,7 @@ from concurrent.futures import (
 )
 from typing import Any
 
-from experiments.errors import UserError
+from relsim.experiments.errors import UserError
 
 #: Chunks kept in flight per worker: enough to hide dispatch latency, few enough for
 #: memory to stay flat.
@@ -139,7 +139,7 @@ def start_method() -> str:
 def _context(preload: str | None) -> multiprocessing.context.BaseContext:
     ctx = multiprocessing.get_context(start_method())
     if ctx.get_start_method() == "forkserver":
-        ctx.set_forkserver_preload(["experiments.worker", *([preload] if preload else [])])
+        ctx.set_forkserver_preload(["relsim.experiments.worker", *([preload] if preload else [])])
     return ctx
 
 

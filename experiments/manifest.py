@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from experiments.spec import Experiment
+from relsim.experiments.spec import Experiment
 
 MANIFEST_VERSION = 1
 PACKAGES = ("relsim", "numpy", "pandas", "pyarrow", "SALib", "mesa", "scipy", "dask",

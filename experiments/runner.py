@@ -28,15 +28,14 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-
-from experiments import manifest as mf
-from experiments.design import build_design, design_summary
-from experiments.errors import UserError
-from experiments.executors import BrokenExecutor, make_executor
-from experiments.seeds import run_seed
-from experiments.spec import RESERVED_COLUMNS, Experiment, as_experiment
-from experiments.store import KEY, SHARDS, STATUS_OK, ResultStore, RunKey
-from experiments.worker import ChunkResult, RunRecord, Task, run_chunk
+from relsim.experiments import manifest as mf
+from relsim.experiments.design import build_design, design_summary
+from relsim.experiments.errors import UserError
+from relsim.experiments.executors import BrokenExecutor, make_executor
+from relsim.experiments.seeds import run_seed
+from relsim.experiments.spec import RESERVED_COLUMNS, Experiment, as_experiment
+from relsim.experiments.store import KEY, SHARDS, STATUS_OK, ResultStore, RunKey
+from relsim.experiments.worker import ChunkResult, RunRecord, Task, run_chunk
 
 #: Aim for chunks of about this much compute: long enough that dispatch and the part
 #: write are negligible, short enough that a kill loses little work.
@@ -476,7 +475,7 @@ class MergeSummary:
 def _copy_parts(src: Path, dst: Path) -> int:
     import shutil
 
-    from experiments.store import PART_GLOB, _tmp_path
+    from relsim.experiments.store import PART_GLOB, _tmp_path
 
     copied = 0
     if not src.is_dir():

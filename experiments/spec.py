@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from experiments.errors import UserError
+from relsim.experiments.errors import UserError
 
 #: Designs the runner knows, mapped to what their ``samples`` means.
 DESIGNS: dict[str, str] = {
@@ -39,7 +39,9 @@ DESIGNS: dict[str, str] = {
     "grid": "unused (full factorial of the factor values)",
     "replicate": "unused (one design row)",
 }
-DEFAULT_MODEL = "model:simulate"
+DEFAULT_MODEL = "relsim.model:simulate"
+# relsim's packages before they moved under the relsim namespace (version 0.1).
+_OLD_NAMES = ("model", "experiments", "analysis")
 DEFAULT_MORRIS_LEVELS = 4
 TOP_LEVEL_TABLES = ("experiment", "params", "factors", "regimes", "compare")
 EXPERIMENT_KEYS = (
@@ -219,10 +221,21 @@ def resolve_model(ref: str) -> Callable[..., Any]:
     """
     if not isinstance(ref, str) or not _MODEL_RE.match(ref):
         raise UserError(f"model reference {ref!r} must look like 'module:function' "
-                        "(for example 'model:simulate')")
+                        "(for example 'relsim.model:simulate')")
     module_name, func_name = ref.split(":")
     try:
         module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name and module_name in _OLD_NAMES:
+            raise UserError(f"cannot import the model module '{module_name}' of model "
+                            f"'{ref}': no module of that name exists. relsim's own model is "
+                            f"now imported as 'relsim.{module_name}' (write "
+                            f"'relsim.{module_name}:{func_name}', or leave 'model' out to "
+                            "sweep relsim's model); a module called "
+                            f"'{module_name}' is looked up as your own") from None
+        raise UserError(f"cannot import the model module '{module_name}' of model '{ref}': "
+                        f"{type(exc).__name__}: {exc}. Check the name and that the module "
+                        "is installed or on PYTHONPATH") from None
     except Exception as exc:  # any import-time failure is the user's model's problem
         raise UserError(f"cannot import the model module '{module_name}' of model '{ref}': "
                         f"{type(exc).__name__}: {exc}. Check the name and that the module "

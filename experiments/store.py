@@ -34,8 +34,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from experiments.errors import UserError
+from relsim.experiments.errors import UserError
 
 KEY = ("row", "replicate", "regime")
 MANIFEST = "manifest.json"

@@ -24,11 +24,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from analysis.tipping import TIPPING_COLUMNS, Bisection, bisect_sign_change
-from experiments.errors import UserError
-from experiments.seeds import run_seed
-from experiments.spec import Experiment, as_experiment, resolve_model
+from relsim.analysis.tipping import TIPPING_COLUMNS, Bisection, bisect_sign_change
+from relsim.experiments.errors import UserError
+from relsim.experiments.seeds import run_seed
+from relsim.experiments.spec import Experiment, as_experiment, resolve_model
 
 DEFAULT_OUT = "data/results"
 DEFAULT_WIDTH_SHARE = 0.02

@@ -7,9 +7,9 @@ Public API (docs/ODD.md describes the model):
 - `SalesModel`: the Mesa model for interactive and Mesa-native use.
 """
 
-from model.kpis import KPI_NAMES
-from model.model import SERIES_COLUMNS, SalesModel, simulate
-from model.params import PARAMETER_SPECS, REGIMES, SPECS, Params, ParamSpec, sa_problem
+from relsim.model.kpis import KPI_NAMES
+from relsim.model.model import SERIES_COLUMNS, SalesModel, simulate
+from relsim.model.params import PARAMETER_SPECS, REGIMES, SPECS, Params, ParamSpec, sa_problem
 
 __all__ = [
     "KPI_NAMES",

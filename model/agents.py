@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import mesa
 
 if TYPE_CHECKING:  # pragma: no cover
-    from model.model import SalesModel
+    from relsim.model.model import SalesModel
 
 #: Channels, in order of efficiency (article: online > support > sales > field).
 ONLINE, SUPPORT, SALES, FIELD = 0, 1, 2, 3

@@ -12,11 +12,10 @@ from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from model.agents import PERSONAL
+from relsim.model.agents import PERSONAL
 
 if TYPE_CHECKING:  # pragma: no cover
-    from model.model import SalesModel
+    from relsim.model.model import SalesModel
 
 #: Names of the KPIs, in the order they are returned.
 KPI_NAMES = (

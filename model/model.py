@@ -13,8 +13,7 @@ from typing import Any
 
 import mesa
 import numpy as np
-
-from model.agents import (
+from relsim.model.agents import (
     FIELD,
     ONLINE,
     SALES,
@@ -25,9 +24,9 @@ from model.agents import (
     Plant,
     Salesperson,
 )
-from model.kpis import compute_kpis
-from model.params import Params, coerce_params
-from model.randomness import Stream, lognormal_params
+from relsim.model.kpis import compute_kpis
+from relsim.model.params import Params, coerce_params
+from relsim.model.randomness import Stream, lognormal_params
 
 
 class DayStats:

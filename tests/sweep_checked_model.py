@@ -1,12 +1,12 @@
 """A stand-in model whose module exposes the model's ``Params``.
 
 The experiment validator then checks parameter names and ranges against ``Params``
-exactly as for ``model:simulate``, without running the (slower) real model.
+exactly as for ``relsim.model:simulate``, without running the (slower) real model.
 """
 
 from __future__ import annotations
 
-from model.params import Params  # noqa: F401 - the validator looks for module.Params
+from relsim.model.params import Params  # noqa: F401 - the validator looks for module.Params
 
 
 def simulate(params: dict, seed: int) -> dict[str, float]:

@@ -6,11 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from analysis_store import runs_from_function, write_store
+from relsim.analysis import sensitivity as sa
+from relsim.experiments.cli import main
 from SALib.sample import morris as morris_sample
 from SALib.sample import sobol as sobol_sample
-
-from analysis import sensitivity as sa
-from experiments.cli import main
 
 LINEAR = {"a": 4.0, "b": 2.0, "c": 1.0}
 # y = 4a + 2b + c on U(0,1)^3: Var = (16 + 4 + 1)/12, so S1 = ST = 16/21, 4/21, 1/21.

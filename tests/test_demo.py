@@ -7,8 +7,7 @@ import tomllib
 
 import pandas as pd
 import pytest
-
-from experiments import demo
+from relsim.experiments import demo
 
 #: Shrink the demo so the test runs in seconds: short runs, few replicates and points.
 SHORT = {"days": 120, "warmup_days": 40}
@@ -51,7 +50,7 @@ def _shrunk(tmp_path):
 
 
 def test_demo_files_are_valid_and_sized_as_documented():
-    from experiments.spec import load_experiment
+    from relsim.experiments.spec import load_experiment
 
     exps = [load_experiment(demo.STUDIES / name) for name in demo.DEMO_FILES]
     series, chaos, sobol = exps

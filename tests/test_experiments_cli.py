@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from experiments import cli, read_runs, run_experiment
-from experiments.store import ResultStore, read_parts
+from relsim.experiments import cli, read_runs, run_experiment
+from relsim.experiments.store import ResultStore, read_parts
 
 TESTS = Path(__file__).resolve().parent
 KEY = ["row", "replicate", "regime"]
@@ -47,7 +46,7 @@ def comparable(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def sweep_command(path: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "experiments", "sweep", str(path), "--out", str(out),
+    return [sys.executable, "-m", "relsim.experiments", "sweep", str(path), "--out", str(out),
             "--workers", "2", "--quiet"]
 
 

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-import model
-from experiments import load_experiment, read_runs, run_experiment
-from experiments.design import build_design
-from model.params import SPECS
+from relsim import model
+from relsim.experiments import load_experiment, read_runs, run_experiment
+from relsim.experiments.design import build_design
+from relsim.model.params import SPECS
 
 STUDY_DIR = Path(__file__).resolve().parents[1] / "experiments" / "studies"
 #: The study's example files (the demo's own files live beside them).
@@ -49,7 +48,7 @@ def test_model_simulate_end_to_end(tmp_path):
     path = tmp_path / "tiny.toml"
     path.write_text(textwrap.dedent(TINY))
     exp = load_experiment(path)
-    assert exp.model == "model:simulate"  # the default
+    assert exp.model == "relsim.model:simulate"  # the default
     directory = run_experiment(path, tmp_path / "a", workers=2)
     runs = read_runs(directory)
     assert len(runs) == 2 * 2 * 2 and (runs["status"] == "ok").all(), runs["error"].unique()
@@ -99,13 +98,12 @@ def test_workers_release_mesa_models_after_each_run():
     import weakref
 
     from mesa.agent import Agent
-
-    from experiments.worker import Task, run_chunk
+    from relsim.experiments.worker import Task, run_chunk
 
     live = model.SalesModel({"days": 5, "warmup_days": 1}, seed=1)  # not the runner's
     before = len(Agent._ids)
     tasks = [Task(0, r, "", r, {"days": 10, "warmup_days": 2}) for r in range(5)]
-    result = run_chunk("model:simulate", tasks)
+    result = run_chunk("relsim.model:simulate", tasks)
     assert [r.status for r in result.records] == ["ok"] * 5
     assert len(Agent._ids) == before and live in Agent._ids  # others' models untouched
 
@@ -118,7 +116,7 @@ def test_workers_release_mesa_models_after_each_run():
 
     model.SalesModel.__init__ = spy
     try:
-        run_chunk("model:simulate", tasks[:2])
+        run_chunk("relsim.model:simulate", tasks[:2])
     finally:
         model.SalesModel.__init__ = original
     gc.collect()

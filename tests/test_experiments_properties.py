@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from experiments.runner import Chunker, parse_shard, run_keys
-from experiments.seeds import run_seed
-from experiments.store import part_name
+from relsim.experiments.runner import Chunker, parse_shard, run_keys
+from relsim.experiments.seeds import run_seed
+from relsim.experiments.store import part_name
 
 regimes_st = st.sampled_from([[""], ["a", "b"], ["relationship", "sacred", "x"]])
 

@@ -12,13 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from relsim.experiments import cli, merge_shards, read_runs, run_experiment, sweep
+from relsim.experiments.seeds import run_seed
+from relsim.experiments.spec import load_experiment
+from relsim.experiments.store import ResultStore, read_parts
 from SALib.analyze import sobol as sobol_analyze
 from SALib.sample import sobol as sobol_sample
-
-from experiments import cli, merge_shards, read_runs, run_experiment, sweep
-from experiments.seeds import run_seed
-from experiments.spec import load_experiment
-from experiments.store import ResultStore, read_parts
 
 TESTS = Path(__file__).resolve().parent
 PI = math.pi

@@ -6,10 +6,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from experiments import cli
-from experiments.errors import UserError
-from experiments.spec import load_experiment
+from relsim.experiments import cli
+from relsim.experiments.errors import UserError
+from relsim.experiments.spec import load_experiment
 
 GOOD_HEAD = """
 [experiment]

@@ -17,8 +17,7 @@ import math
 from functools import cache
 
 import numpy as np
-
-import model
+from relsim import model
 
 SEEDS = tuple(range(8))
 CALM = dict(disruption_rate=0.0, process_cv=0.0)

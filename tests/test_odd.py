@@ -13,8 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-
-import model
+from relsim import model
 
 ODD = Path(__file__).resolve().parents[1] / "docs" / "ODD.md"
 PARAM_COLUMNS = ["name", "default", "unit", "valid range", "SA range", "meaning"]

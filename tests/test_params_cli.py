@@ -9,9 +9,8 @@ import sys
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import model
-from experiments.cli import main
+from relsim import model
+from relsim.experiments.cli import main
 
 
 def test_defaults_match_specs_and_regimes_are_valid():
@@ -64,7 +63,8 @@ def test_any_number_is_accepted_iff_valid(name, x):
 
 
 def test_cli_run_out_of_range_exits_2_without_traceback():
-    r = subprocess.run([sys.executable, "-m", "experiments", "run", "--set", "utilization=1.5"],
+    r = subprocess.run([sys.executable, "-m", "relsim.experiments", "run",
+                        "--set", "utilization=1.5"],
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert "utilization" in r.stderr and "0.01 to 0.99" in r.stderr

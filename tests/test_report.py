@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from analysis_store import runs_from_function, write_store
+from relsim.analysis.tables import to_latex
+from relsim.experiments.cli import main
 from SALib.sample import sobol as sobol_sample
-
-from analysis.tables import to_latex
-from experiments.cli import main
 
 DAYS = 120
 REGIMES = ["relationship", "sacred"]
@@ -195,7 +194,7 @@ def _map_grid(values, rows):
 
 
 def test_tipping_map_draws_the_zero_line_only_when_cells_agree():
-    from analysis import figures as fg
+    from relsim.analysis import figures as fg
 
     side = 7
     xs, _ = np.meshgrid(np.linspace(0, 1, side), np.linspace(0, 1, side))
@@ -215,7 +214,7 @@ def test_tipping_map_draws_the_zero_line_only_when_cells_agree():
 
 
 def test_sobol_bars_keep_the_axis_and_write_outliers():
-    from analysis import figures as fg
+    from relsim.analysis import figures as fg
 
     table = pd.DataFrame({"factor": ["a", "b"], "S1": [0.2, -0.3], "S1_conf": [0.1, 0.6],
                           "ST": [3.35, 0.5], "ST_conf": [9.7, 0.2]})
@@ -228,7 +227,7 @@ def test_sobol_bars_keep_the_axis_and_write_outliers():
 
 
 def test_relationship_scatter_uses_robust_limits_and_says_so():
-    from analysis import figures as fg
+    from relsim.analysis import figures as fg
 
     rng = np.random.default_rng(1)
     rows = pd.DataFrame({"f": rng.uniform(0, 1, 400), "mean": rng.normal(0, 1, 400)})
@@ -248,7 +247,7 @@ def test_relationship_scatter_uses_robust_limits_and_says_so():
 
 
 def test_series_figures_label_warmup_window_and_bands():
-    from analysis import figures as fg
+    from relsim.analysis import figures as fg
 
     series = synthetic_series()
     fig = fg.vicious_cycle(series, warmup=30, otd_window=20)

@@ -17,8 +17,7 @@ import math
 from functools import cache
 
 import numpy as np
-
-import model
+from relsim import model
 
 SEEDS = tuple(range(8))
 CHAOS = dict(disruption_rate=0.2, process_cv=0.6)

@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from analysis_store import runs_from_function, write_store
-
-from analysis import tipping as tp
-from experiments.cli import main
+from relsim.analysis import tipping as tp
+from relsim.experiments.cli import main
 
 THRESHOLD = 0.37
 SLOPE = 2.0

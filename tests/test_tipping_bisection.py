@@ -5,8 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import tipping_toy
-
-from experiments.cli import main
+from relsim.experiments.cli import main
 
 EXPERIMENT = """
 [experiment]

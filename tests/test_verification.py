@@ -13,9 +13,8 @@ import math
 
 import numpy as np
 import pytest
-
-import model
-from model import SalesModel
+from relsim import model
+from relsim.model import SalesModel
 
 #: Every behaviour switched off: no padding, urgency, complexity, churn, acquisition,
 #: disruption, execution noise, overtime; discipline = 1. Needs so lax that nobody asks
