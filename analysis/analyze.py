@@ -14,7 +14,15 @@ Files written under ``<experiment dir>/analysis/`` (INTERFACE.md): ``sobol_<targ
 replicate_noise_share``), ``delta_<output>.csv`` (per design row: factors, ``mean,
 ci_low, ci_high, sd, n``), ``tipping_<output>.csv`` (``factor, threshold, ci_low, ci_high,
 direction, n, share_positive, method, note``), ``tipping_map_<output>.csv`` and
-``summary.csv`` (one line per analysed target: replicate noise share, what was skipped).
+``summary.csv`` (one line per analysed target: replicate noise share, design rows without
+a value, what was skipped, and the sweep's completeness: ``runs_expected``, ``runs_ok``,
+``runs_pending``, ``runs_failed``, ``runs_invalid`` (and ``runs_<status>`` for any other
+status), ``rows_without_ok``, ``complete``) and ``outputs_<output>.csv`` (per design row and
+regime: factors, ``regime, mean, ci_low, ci_high, sd, n``; every design with factors).
+
+An incomplete sweep (runs pending, failed or invalid) is analysed with what is stored, and
+says so: a warning with the counts by status, and the counts in ``summary.csv``;
+``require_complete=True`` (``relsim analyze --require-complete``) refuses it instead.
 
 A target is an output of one regime (``<output>`` when the experiment has at most one
 regime, ``<output>_<regime>`` otherwise) or a paired delta (``delta_<output>``).
@@ -23,6 +31,7 @@ regime, ``<output>_<regime>`` otherwise) or a paired delta (``delta_<output>``).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +40,15 @@ import pandas as pd
 from relsim.analysis import deltas as dl
 from relsim.analysis import sensitivity as sa
 from relsim.analysis import tipping as tp
-from relsim.analysis.io import Results, design_rows, load_results, ok_runs
+from relsim.analysis.io import (
+    Completeness,
+    Results,
+    completeness,
+    design_rows,
+    load_results,
+    ok_runs,
+)
+from relsim.analysis.outputs import output_rows
 
 #: Factors whose total Sobol index of the delta is below this are not examined for tipping.
 ST_TIPPING_THRESHOLD = 0.05
@@ -74,6 +91,7 @@ class AnalysisReport:
         warnings: One line per skipped analysis or caveat.
         tipping: Tipping rows of every delta output (concatenated, column ``output``).
         sobol: Sobol indices of every target (concatenated, column ``target``).
+        completeness: The sweep's runs by status (pending = not stored).
     """
 
     experiment: str
@@ -82,6 +100,24 @@ class AnalysisReport:
     warnings: list[str] = field(default_factory=list)
     tipping: pd.DataFrame = field(default_factory=pd.DataFrame)
     sobol: pd.DataFrame = field(default_factory=pd.DataFrame)
+    completeness: Completeness | None = None
+
+
+class IncompleteSweep(ValueError):
+    """The sweep is incomplete and the caller asked for a complete one."""
+
+
+def check_complete(results: Results, done: Completeness | None = None) -> Completeness:
+    """Return the experiment's completeness; raise `IncompleteSweep` if it is incomplete."""
+    done = done or completeness(results)
+    if not done.complete:
+        raise IncompleteSweep(
+            f"experiment '{results.name}' is incomplete: {done.ok} of {done.expected} runs "
+            f"are ok ({done.breakdown()}). Finish it first (rerun 'relsim sweep', "
+            "'--retry-failed' for failed runs, 'relsim merge' for shards), or drop "
+            "--require-complete to analyse what is stored"
+        )
+    return done
 
 
 def factor_bounds(results: Results) -> dict[str, tuple[float, float]]:
@@ -126,9 +162,9 @@ def build_targets(results: Results) -> tuple[list[Target], list[str]]:
         for o in outputs:
             col = dl.delta_name(o)
             targets.append(Target(col, pairs[["row", "replicate", col]], col, o, True))
-    n_failed = int((runs["status"] != "ok").sum())
-    if n_failed:
-        warnings.append(f"{n_failed} of {len(runs)} runs failed and are left out")
+    done = completeness(results)
+    if not done.complete:
+        warnings.append(f"sweep {done.note()}; the analysis uses the {done.ok} ok runs")
     return targets, warnings
 
 
@@ -143,7 +179,8 @@ def _sensitivity(
     summary["rows_missing"] = missing
     if missing:
         msg = (f"{kind} indices of '{target.name}' skipped: {missing} of {n_rows} design rows "
-               "have no successful run (SALib needs every row; imputing would bias indices)")
+               "have no ok run (pending, failed or invalid; SALib needs every row and "
+               "imputing would bias the indices)")
         report.warnings.append(msg)
         summary["note"] = msg
         return None
@@ -256,7 +293,8 @@ def _replicate_summary(targets: list[Target]) -> pd.DataFrame:
 
 def analyze_results(
     results: Results, *, seed: int = sa.DEFAULT_SEED,
-    map_factors: tuple[str, str] | None = None,
+    map_factors: tuple[str, str] | None = None, require_complete: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> AnalysisReport:
     """Analyse one stored experiment and write its CSV files.
 
@@ -268,19 +306,28 @@ def analyze_results(
             `relsim report` runs when the runs changed) draws the same map. Default: the
             remembered pair, else the two with the largest total Sobol index of the
             delta, else the first two factors.
+        require_complete: Raise `IncompleteSweep` (writing nothing) unless every
+            expected run is stored as ok.
+        progress: Called with a short label before each analysed target (for a progress
+            display).
 
     Returns:
         An `AnalysisReport` of the files written and the warnings.
 
     Raises:
         ValueError: On an unknown design or inconsistent results.
+        IncompleteSweep: With ``require_complete``, on an incomplete sweep.
     """
     kind = results.design_kind
     if kind not in KNOWN_DESIGNS:
         raise ValueError(
             f"manifest design '{kind}' is not one of {', '.join(KNOWN_DESIGNS)}"
         )
-    report = AnalysisReport(results.name, results.analysis_dir)
+    done = completeness(results)
+    if require_complete:
+        check_complete(results, done)
+    report = AnalysisReport(results.name, results.analysis_dir, completeness=done)
+    tick = progress or (lambda label: None)
     ok = ok_runs(results.runs)
     if ok.empty:
         errors = results.runs.get("error", pd.Series(dtype=str)).dropna().astype(str)
@@ -310,10 +357,13 @@ def analyze_results(
     summaries = []
     sobol_of: dict[str, pd.DataFrame] = {}
     for t in targets:
+        tick(t.name)
+        values = sa.row_means(t.table, t.column, n_rows)
         summary = {"target": t.name, "design": kind, "rows": n_rows,
                    "pairs_or_runs": int(t.table[t.column].notna().sum()),
                    "replicate_noise_share": sa.replicate_noise_share(t.table, t.column),
-                   "rows_missing": 0, "note": ""}
+                   "rows_missing": int(np.sum(~np.isfinite(values))), "note": "",
+                   **done.summary_columns()}
         if kind in (SOBOL, MORRIS) and results.factors:
             first = _sensitivity(results, t, n_rows, seed, report, summary)
             if first is not None:
@@ -322,7 +372,12 @@ def analyze_results(
     if kind == "replicate":
         report.files.append(_write(_replicate_summary(targets),
                                    results.analysis_dir / "replicate_summary.csv"))
+    if kind != "replicate" and results.factors:
+        for output in results.outputs:
+            report.files.append(_write(output_rows(results, output),
+                                       results.analysis_dir / f"outputs_{output}.csv"))
     for t in (t for t in targets if t.is_delta):
+        tick(t.name)
         rows = dl.row_summary(t.table, t.column, results.design)
         report.files.append(_write(rows, results.analysis_dir / f"delta_{t.output}.csv"))
         if kind != "replicate" and results.factors:
@@ -336,8 +391,10 @@ def analyze_results(
 
 def analyze_path(
     path: str | Path, *, seed: int = sa.DEFAULT_SEED,
-    map_factors: tuple[str, str] | None = None,
+    map_factors: tuple[str, str] | None = None, require_complete: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> AnalysisReport:
     """Load the experiment at ``path`` (itself or its only subdir) and analyse it."""
     return analyze_results(load_results(path, series=False), seed=seed,
-                           map_factors=map_factors)
+                           map_factors=map_factors, require_complete=require_complete,
+                           progress=progress)

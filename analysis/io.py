@@ -13,7 +13,8 @@ This module only reads; it never runs a simulation.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ RUN_META_COLUMNS = ("row", "replicate", "regime", "seed", "status", "error", "wa
 SERIES_KEY_COLUMNS = ("row", "replicate", "regime", "seed", "day")
 
 STATUS_OK = "ok"
+#: What a run not stored yet is called in completeness counts.
+STATUS_PENDING = "pending"
 
 
 @dataclass(frozen=True)
@@ -282,3 +285,106 @@ def design_rows(results: Results) -> int:
     if count:
         return int(count)
     return int(results.runs["row"].max()) + 1
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """How much of an experiment's design is stored, and in what state.
+
+    The expected runs are every (design row, replicate, regime) of the experiment; a run
+    is ``pending`` when the store holds no row for it (never run, its shard not run or
+    not merged), and otherwise counted under its stored status (``ok``, ``failed``,
+    ``invalid`` for non-finite outputs, or any other status, by name).
+
+    Attributes:
+        expected: Runs the design asks for.
+        by_status: Expected runs per status, ``pending`` included (zero counts omitted,
+            except ``ok``).
+        rows: Design rows.
+        rows_without_ok: Design rows with no ``ok`` run at all (pending or failed).
+    """
+
+    expected: int
+    by_status: dict[str, int] = field(default_factory=dict)
+    rows: int = 0
+    rows_without_ok: int = 0
+
+    @property
+    def ok(self) -> int:
+        """Runs stored as ``ok``."""
+        return int(self.by_status.get(STATUS_OK, 0))
+
+    @property
+    def pending(self) -> int:
+        """Runs not stored."""
+        return int(self.by_status.get(STATUS_PENDING, 0))
+
+    @property
+    def complete(self) -> bool:
+        """Whether every expected run is stored as ``ok``."""
+        return self.ok >= self.expected
+
+    def breakdown(self) -> str:
+        """The non-ok counts by status, e.g. ``30 pending, 8 failed, 2 invalid``."""
+        parts = [f"{n} {status}" for status, n in self.by_status.items()
+                 if status != STATUS_OK and n]
+        return ", ".join(parts)
+
+    def note(self) -> str:
+        """A one-line mark for figures and tables; empty when complete.
+
+        Example: ``incomplete: 80 of 120 runs (30 pending, 8 failed, 2 invalid)``.
+        """
+        if self.complete:
+            return ""
+        return f"incomplete: {self.ok} of {self.expected} runs ({self.breakdown()})"
+
+    def summary_columns(self) -> dict[str, int | bool]:
+        """Columns of ``summary.csv``: ``runs_expected``, ``runs_<status>``, ``complete``."""
+        cols: dict[str, int | bool] = {"runs_expected": self.expected,
+                                       "runs_ok": self.ok, "runs_pending": self.pending,
+                                       "runs_failed": int(self.by_status.get("failed", 0)),
+                                       "runs_invalid": int(self.by_status.get("invalid", 0))}
+        for status, n in self.by_status.items():
+            cols.setdefault(f"runs_{status}", int(n))
+        cols["rows_without_ok"] = self.rows_without_ok
+        cols["complete"] = self.complete
+        return cols
+
+
+def expected_regimes(results: Results) -> list[str]:
+    """Regimes every (row, replicate) runs under (``[""]`` when the experiment has none)."""
+    regimes = _section(results.manifest, "regimes")
+    if isinstance(regimes, dict) and regimes:
+        return [str(r) for r in regimes]
+    if isinstance(regimes, list) and regimes:
+        return [str(r) for r in regimes]
+    stored = sorted(results.runs["regime"].unique())
+    return stored or [""]
+
+
+def completeness(results: Results) -> Completeness:
+    """Count the experiment's expected runs by status (pending = not stored).
+
+    The expected runs are design rows x replicates x regimes, from the manifest and the
+    design (not from the stored runs, so runs missing because a shard was never run or
+    merged count as pending).
+    """
+    n_rows = design_rows(results)
+    replicates = _section(results.manifest, "replicates")
+    runs = results.runs
+    if not replicates:
+        replicates = int(runs["replicate"].max()) + 1 if len(runs) else 1
+    regimes = expected_regimes(results)
+    expected = n_rows * int(replicates) * len(regimes)
+    inside = runs[(runs["row"] >= 0) & (runs["row"] < n_rows)
+                  & (runs["replicate"] >= 0) & (runs["replicate"] < int(replicates))
+                  & runs["regime"].isin(regimes)]
+    counts = Counter(inside["status"].astype(str).replace("", "unknown"))
+    stored = int(sum(counts.values()))
+    by_status = {STATUS_OK: int(counts.pop(STATUS_OK, 0))}
+    by_status[STATUS_PENDING] = max(expected - stored, 0)
+    for status, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        by_status[status] = int(n)
+    ok_rows = set(inside.loc[inside["status"] == STATUS_OK, "row"].astype(int))
+    return Completeness(expected, by_status, n_rows, n_rows - len(ok_rows))

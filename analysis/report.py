@@ -12,6 +12,13 @@ analysis is missing or older than the stored runs) and draws what the data suppo
 * ``tipping_map_<output>`` when a 2-D map was computed;
 * ``bisection_<output>_<factor>`` for every `relsim tipping` refinement stored.
 
+* no ``[compare]``: ``output_<output>_vs_<factor>`` (each output against the factors, one
+  colour per regime) and the table ``outputs_<output>`` for small designs.
+
+An incomplete sweep (runs pending, failed or invalid) is drawn with what is stored and
+marked: every figure drawn from its runs carries the note "incomplete: 80 of 120 runs
+(...)" and every table caption starts with it; ``require_complete=True`` refuses it.
+
 Figures go to ``DIR/figures/<stem>.pdf`` and ``.png`` (300 dpi), tables to
 ``DIR/tables/<stem>.csv`` and ``.tex``. With several experiments under DIR each stem is
 prefixed by the experiment name (``<name>__<stem>``).
@@ -26,9 +33,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from relsim.analysis import figures as fg
-from relsim.analysis.analyze import analyze_results
+from relsim.analysis.analyze import analyze_results, check_complete
 from relsim.analysis.deltas import delta_name, t_interval
-from relsim.analysis.io import Results, find_experiments, load_results, manifest_param, ok_runs
+from relsim.analysis.io import (
+    Results,
+    completeness,
+    find_experiments,
+    load_results,
+    manifest_param,
+    ok_runs,
+)
+from relsim.analysis.outputs import output_vs_factor
 from relsim.analysis.tables import write_table
 
 FIGURES_DIR = "figures"
@@ -39,6 +54,8 @@ MAX_TABLE_ROWS = 40
 TIPPING_LATEX_COLUMNS = ["factor", "threshold", "ci_low", "ci_high", "direction", "method"]
 SOBOL_LATEX_COLUMNS = ["factor", "S1", "S1_conf", "ST", "ST_conf"]
 MORRIS_LATEX_COLUMNS = ["factor", "mu_star", "mu_star_conf", "sigma"]
+#: Without [compare], each output is drawn against at most this many factors.
+MAX_OUTPUT_FACTORS = 4
 #: Preferred order of outputs in figures (profit first, as the research question says).
 PREFERRED_OUTPUT = "profit"
 
@@ -74,9 +91,11 @@ def _warmup(results: Results) -> float | None:
 class _Writer:
     """Names, draws and saves the figures and tables of one experiment."""
 
-    def __init__(self, result: ReportResult, prefix: str) -> None:
+    def __init__(self, result: ReportResult, prefix: str, note: str = "") -> None:
         self.result = result
         self.prefix = prefix
+        #: "incomplete: ..." for an incomplete sweep: drawn on figures, put in captions.
+        self.note = note
 
     def stem(self, stem: str) -> str:
         return f"{self.prefix}{stem}"
@@ -87,12 +106,22 @@ class _Writer:
         except (ValueError, KeyError) as exc:
             self.result.warnings.append(f"figure {self.stem(stem)} skipped: {exc}")
             return
+        if self.note:
+            mark_incomplete(fig, self.note)
         self.result.figures += fg.save_figure(fig, self.result.figure_dir, self.stem(stem))
 
     def table(self, frame: pd.DataFrame, stem: str, caption: str,
               latex_columns: list[str] | None = None) -> None:
+        if self.note:
+            caption = f"{self.note[0].upper()}{self.note[1:]}. {caption}"
         self.result.tables += write_table(frame, self.result.table_dir, self.stem(stem),
                                           caption, latex_columns)
+
+
+def mark_incomplete(fig, note: str) -> None:
+    """Write an incomplete sweep's note across the top of a figure, in red."""
+    fig.text(0.5, 1.0, note, ha="center", va="bottom", fontsize=7, color="firebrick",
+             fontweight="bold", transform=fig.transFigure)
 
 
 def _series_figures(results: Results, out: _Writer) -> None:
@@ -168,6 +197,38 @@ def _delta_figures(results: Results, out: _Writer) -> None:
                            g, delta_name(o), r if isinstance(r, int) else None))
 
 
+def _output_factors(results: Results, output: str) -> list[str]:
+    """Factors to draw an output against: all up to `MAX_OUTPUT_FACTORS`, else the most
+    influential by total Sobol index (or Morris mu*) of that output, else the first."""
+    factors = [f for f in results.factors if f in results.design.columns]
+    if len(factors) <= MAX_OUTPUT_FACTORS:
+        return factors
+    for kind, column in (("sobol", "ST"), ("morris", "mu_star")):
+        table = _read_csv(results.analysis_dir / f"{kind}_{output}.csv")
+        if table is not None and column in table.columns:
+            ranked = table.sort_values(column, ascending=False)["factor"].tolist()
+            return [f for f in ranked if f in factors][:MAX_OUTPUT_FACTORS]
+    return factors[:MAX_OUTPUT_FACTORS]
+
+
+def _output_figures(results: Results, out: _Writer) -> None:
+    """Each output against the factors (experiments without a compared pair)."""
+    analysis = results.analysis_dir
+    for output in _ordered_outputs(results.outputs):
+        rows = _read_csv(analysis / f"outputs_{output}.csv")
+        if rows is None or rows.empty:
+            continue
+        for factor in _output_factors(results, output):
+            if factor not in rows.columns:
+                continue
+            out.figure(f"output_{output}_vs_{factor}",
+                       lambda r=rows, f=factor, o=output: output_vs_factor(r, f, o))
+        if rows["row"].nunique() <= MAX_TABLE_ROWS:
+            out.table(rows.drop(columns="row"), f"outputs_{output}",
+                      f"{output} per design point and regime: mean over replicates, 95% t "
+                      "interval, SD, replicates.")
+
+
 def _bisection_figures(results: Results, out: _Writer) -> None:
     """Relationship value at the points `relsim tipping` evaluated, with its bracket."""
     analysis = results.analysis_dir
@@ -240,26 +301,45 @@ def analysis_is_stale(experiment: Path) -> bool:
     return any(p.stat().st_mtime > done for p in (experiment / "runs").glob("*.parquet"))
 
 
+def _lacks_output_tables(results: Results) -> bool:
+    """Whether an analysis written before ``outputs_<output>.csv`` existed needs redoing."""
+    if not results.factors or results.design_kind == "replicate" or not results.outputs:
+        return False
+    return not (results.analysis_dir / f"outputs_{results.outputs[0]}.csv").is_file()
+
+
 def report_experiment(results: Results, out: _Writer, *, seed: int) -> None:
     """Draw every figure and table of one experiment (analysing it first if stale)."""
-    if analysis_is_stale(results.path):
+    if analysis_is_stale(results.path) or _lacks_output_tables(results):
         analysis = analyze_results(results, seed=seed)
         out.result.warnings += [f"{results.name}: {w}" for w in analysis.warnings]
+    else:
+        done = completeness(results)
+        if not done.complete:
+            out.result.warnings.append(f"{results.name}: sweep {done.note()}")
     _series_figures(results, out)
     _delta_figures(results, out)
+    if results.compare is None:
+        _output_figures(results, out)
+    note, out.note = out.note, ""  # a bisection is not drawn from the sweep's runs
     _bisection_figures(results, out)
+    out.note = note
     _index_figures(results, out)
     if results.design_kind == "replicate":
         out.table(regime_summary(results), "outputs_by_regime",
                   "Run KPIs by regime: mean over replicates and 95% t interval.")
 
 
-def build_report(path: str | Path, *, seed: int) -> ReportResult:
+def build_report(path: str | Path, *, seed: int, require_complete: bool = False,
+                 progress: Callable[[str], None] | None = None) -> ReportResult:
     """Write the figures and tables of every experiment under ``path``.
 
     Args:
         path: One experiment directory, or a parent of experiment directories.
         seed: Seed of the analysis bootstraps, used only if an analysis is missing.
+        require_complete: Raise `IncompleteSweep` (before drawing anything) unless every
+            experiment's expected runs are all stored as ok.
+        progress: Called with each experiment's name before it is drawn.
 
     Returns:
         A `ReportResult` listing the files written and the figures skipped.
@@ -268,10 +348,16 @@ def build_report(path: str | Path, *, seed: int) -> ReportResult:
     experiments = find_experiments(root)
     fg.set_style()
     result = ReportResult(root / FIGURES_DIR, root / TABLES_DIR)
+    if require_complete:  # refuse before drawing anything
+        for exp in experiments:
+            check_complete(load_results(exp, series=False))
     for exp in experiments:
         results = load_results(exp)
+        if progress is not None:
+            progress(results.name)
         prefix = f"{results.name}__" if len(experiments) > 1 else ""
-        report_experiment(results, _Writer(result, prefix), seed=seed)
+        note = completeness(results).note()
+        report_experiment(results, _Writer(result, prefix, note), seed=seed)
     if not result.figures:
         result.warnings.append("no figure could be drawn from the stored results")
     return result

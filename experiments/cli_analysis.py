@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from relsim.experiments.errors import UserError
+from relsim.experiments.progress import Progress
 
 DEFAULT_SEED = 20240611
 DEFAULT_WIDTH_SHARE = 0.02
@@ -34,6 +35,10 @@ def register(sub) -> None:
     p.add_argument("--map", nargs=2, metavar=("X", "Y"), default=None,
                    help="the two factors of the 2-D tipping map (default: the two most "
                    "influential, by total Sobol index of the delta)")
+    p.add_argument("--require-complete", action="store_true",
+                   help="exit with status 2 (writing nothing) unless every run of the "
+                   "design is stored as ok; by default an incomplete sweep is analysed "
+                   "with what is stored, with a warning")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser(
@@ -46,6 +51,10 @@ def register(sub) -> None:
     p.add_argument("dir", metavar="DIR", help="experiment directory or its parent")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED,
                    help="seed of the analysis bootstraps, if it must be run")
+    p.add_argument("--require-complete", action="store_true",
+                   help="exit with status 2 (drawing nothing) unless every run of every "
+                   "experiment is stored as ok; by default an incomplete sweep is drawn and "
+                   "its figures and tables are marked 'incomplete: K of N runs'")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(
@@ -97,10 +106,22 @@ def cmd_analyze(args) -> int:
     """Run `relsim analyze`."""
     from relsim.analysis.analyze import analyze_path
 
-    for exp in _experiments(args.dir):
-        report = analyze_path(exp, seed=args.seed,
-                              map_factors=tuple(args.map) if args.map else None)
+    from relsim.analysis.analyze import check_complete
+    from relsim.analysis.io import load_results
+
+    experiments = _experiments(args.dir)
+    if args.require_complete:  # refuse before writing anything
+        for exp in experiments:
+            check_complete(load_results(exp, series=False))
+    for exp in experiments:
+        with Progress(f"analyze {exp.name}", unit="target") as bar:
+            report = analyze_path(exp, seed=args.seed,
+                                  map_factors=tuple(args.map) if args.map else None,
+                                  progress=bar.step)
         print(f"{report.experiment}: wrote {len(report.files)} files to {report.directory}")
+        done = report.completeness
+        if done is not None and not done.complete:
+            print(f"{report.experiment}: {done.note()}")
         for line in report.warnings:
             sys.stderr.write(f"relsim: warning: {report.experiment}: {line}\n")
     return 0
@@ -110,7 +131,9 @@ def cmd_report(args) -> int:
     """Run `relsim report`."""
     from relsim.analysis.report import build_report
 
-    result = build_report(args.dir, seed=args.seed)
+    with Progress("report", unit="experiment") as bar:
+        result = build_report(args.dir, seed=args.seed,
+                              require_complete=args.require_complete, progress=bar.step)
     for line in result.warnings:
         sys.stderr.write(f"relsim: warning: {line}\n")
     print(f"wrote {len(result.figures) // 2} figures (PDF and PNG) to {result.figure_dir}")

@@ -14,6 +14,8 @@ import textwrap
 import threading
 from pathlib import Path
 
+from relsim.experiments.errors import UserError
+
 DEFAULT_OUT = "data/results"
 DEFAULT_SLURM_TIME = "04:00:00"
 DEFAULT_SLURM_CPUS = 1
@@ -145,10 +147,26 @@ def cmd_merge(args: argparse.Namespace) -> int:
     for m in merge_shards(args.directory):
         print(f"{m.path}: merged {len(m.shards_found)} shards -> {m.ok} ok, {m.failed} failed, "
               f"{m.pending} pending")
-        if m.shards_missing:
-            print(f"  missing shards: {m.shards_missing}", file=sys.stderr)
+        missing = _shards_with_work(m.path, m.shards_missing)
+        if missing:
+            print(f"  missing shards: {missing}", file=sys.stderr)
         status = max(status, m.exit_status)
     return status
+
+
+def _shards_with_work(root: Path, missing: list[int]) -> list[int]:
+    """The missing shards that had rows to run (shard I of N runs rows I, I+N, ...).
+
+    A shard whose index is not below the number of design rows had nothing to do, so its
+    absence loses nothing (e.g. ``--shards 32`` over 11 rows).
+    """
+    import json
+
+    try:
+        rows = int(json.loads((Path(root) / "manifest.json").read_text())["design_rows"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return list(missing)
+    return [i for i in missing if i < rows]
 
 
 def slurm_script(exp_path: Path, name: str, shards: int, out: Path, *, cpus: int, time: str,
@@ -164,7 +182,7 @@ def slurm_script(exp_path: Path, name: str, shards: int, out: Path, *, cpus: int
         f"#SBATCH --cpus-per-task={cpus}",
         f"#SBATCH --time={time}",
         f"#SBATCH --mem={mem}",
-        f"#SBATCH --output={log_dir}/%A_%a.out",
+        f"#SBATCH --output={_sbatch_quote(f'{log_dir}/%A_%a.out')}",
     ]
     if partition:
         lines.append(f"#SBATCH --partition={partition}")
@@ -173,11 +191,11 @@ def slurm_script(exp_path: Path, name: str, shards: int, out: Path, *, cpus: int
     q = shlex.quote
     lines += [
         "#",
-        f"# relsim sweep of {exp_path}, {shards} shards (array task I runs shard I/{shards}).",
+        f"# relsim sweep of {q(str(exp_path))}, {shards} shards (array task I runs shard I/{shards}).",
         "# Submit:        sbatch THIS_SCRIPT",
         f"# Then merge:    {q(python)} -m relsim.experiments merge {q(str(out / name))}",
         "#   (or chain:   sbatch --dependency=afterany:JOBID --wrap "
-        f"\"{python} -m relsim.experiments merge {out / name}\")",
+        f"{q(f'{q(python)} -m relsim.experiments merge {q(str(out / name))}')})",
         "# A task that hits its time limit resumes where it stopped when resubmitted:",
         "#   sbatch --array=I THIS_SCRIPT",
         "set -euo pipefail",
@@ -190,11 +208,30 @@ def slurm_script(exp_path: Path, name: str, shards: int, out: Path, *, cpus: int
     return "\n".join(lines)
 
 
+def _sbatch_quote(value: str) -> str:
+    """A value for an ``#SBATCH`` line: sbatch reads these itself, not the shell.
+
+    sbatch accepts a double-quoted value (spaces included); a double quote inside cannot
+    be written there, so such a path is refused.
+    """
+    if '"' in value:
+        raise UserError(f"the path {value!r} contains a double quote, which an #SBATCH line "
+                        "cannot hold; choose another --out")
+    return f'"{value}"' if any(c.isspace() or c in "'$`\\#" for c in value) else value
+
+
 def cmd_slurm(args: argparse.Namespace) -> int:
     """``relsim slurm``."""
+    from relsim.experiments.design import build_design
     from relsim.experiments.spec import load_experiment
 
     exp = load_experiment(args.experiment)
+    rows = len(build_design(exp))
+    if args.shards > rows:
+        print(f"warning: {args.shards} shards for {rows} design rows: shard I runs rows I, "
+              f"I+{args.shards}, ..., so shards {rows} to {args.shards - 1} have nothing to "
+              f"do; --shards {rows} is enough ('relsim merge' does not miss them)",
+              file=sys.stderr)
     out = Path(args.out).resolve()
     script = Path(args.script) if args.script else out / exp.name / "slurm" / "sweep.sbatch"
     text = slurm_script(Path(args.experiment).resolve(), exp.name, args.shards, out,
