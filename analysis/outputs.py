@@ -23,6 +23,8 @@ from scipy import stats  # noqa: E402
 
 #: Up to this many distinct factor levels, rows are drawn as points with intervals.
 MAX_LEVELS_AS_POINTS = 25
+#: Columns of an `output_rows` table that are not factors.
+SUMMARY_COLUMNS = ("row", "regime", "mean", "ci_low", "ci_high", "sd", "n")
 #: Bins of the binned mean when a factor has more levels than that.
 BINS = 10
 
@@ -56,7 +58,11 @@ def output_vs_factor(rows: pd.DataFrame, factor: str, output: str) -> plt.Figure
     otherwise); a sampled factor as the design points (replicate means) with a binned
     mean and its 95% interval.
     """
-    rows = rows.assign(regime=rows["regime"].astype("string").fillna("").astype(str))  # "" reads back as NaN
+    # a regime "" (experiments without regimes) reads back from CSV as NaN
+    rows = rows.assign(regime=rows["regime"].astype("string").fillna("").astype(str))
+    others = [c for c in rows.columns if c not in (*SUMMARY_COLUMNS, factor)]
+    # Connect the points only along a 1-D sweep; elsewhere neighbours differ in other factors.
+    style = "o-" if all(rows[c].nunique() <= 1 for c in others) else "o"
     fig, ax = plt.subplots(figsize=(fg.SINGLE_COLUMN_IN, 2.6))
     regimes = fg.ordered_regimes(rows["regime"])
     colors = fg.regime_colors(regimes)
@@ -69,7 +75,7 @@ def output_vs_factor(rows: pd.DataFrame, factor: str, output: str) -> plt.Figure
         levels = data[factor].nunique()
         if levels <= MAX_LEVELS_AS_POINTS and len(data) == levels:
             yerr = np.vstack([data["mean"] - data["ci_low"], data["ci_high"] - data["mean"]])
-            ax.errorbar(data[factor], data["mean"], yerr=np.nan_to_num(yerr), fmt="o-",
+            ax.errorbar(data[factor], data["mean"], yerr=np.nan_to_num(yerr), fmt=style,
                         color=color, markersize=3, capsize=2, linewidth=1, label=name)
             continue
         if levels <= MAX_LEVELS_AS_POINTS:

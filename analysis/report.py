@@ -198,8 +198,11 @@ def _delta_figures(results: Results, out: _Writer) -> None:
 
 
 def _output_factors(results: Results, output: str) -> list[str]:
-    """Factors to draw an output against: all up to `MAX_OUTPUT_FACTORS`, else the most
-    influential by total Sobol index (or Morris mu*) of that output, else the first."""
+    """Factors to draw an output against (without a compared pair).
+
+    All of them up to `MAX_OUTPUT_FACTORS`, else the most influential by total Sobol
+    index (or Morris mu*) of that output, else the first ones.
+    """
     factors = [f for f in results.factors if f in results.design.columns]
     if len(factors) <= MAX_OUTPUT_FACTORS:
         return factors

@@ -104,9 +104,7 @@ def _experiments(path: str) -> list[Path]:
 
 def cmd_analyze(args) -> int:
     """Run `relsim analyze`."""
-    from relsim.analysis.analyze import analyze_path
-
-    from relsim.analysis.analyze import check_complete
+    from relsim.analysis.analyze import analyze_path, check_complete
     from relsim.analysis.io import load_results
 
     experiments = _experiments(args.dir)

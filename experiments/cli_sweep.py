@@ -191,7 +191,8 @@ def slurm_script(exp_path: Path, name: str, shards: int, out: Path, *, cpus: int
     q = shlex.quote
     lines += [
         "#",
-        f"# relsim sweep of {q(str(exp_path))}, {shards} shards (array task I runs shard I/{shards}).",
+        f"# relsim sweep of {q(str(exp_path))}, {shards} shards "
+        f"(array task I runs shard I/{shards}).",
         "# Submit:        sbatch THIS_SCRIPT",
         f"# Then merge:    {q(python)} -m relsim.experiments merge {q(str(out / name))}",
         "#   (or chain:   sbatch --dependency=afterany:JOBID --wrap "
