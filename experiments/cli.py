@@ -12,10 +12,10 @@ import argparse
 import sys
 import textwrap
 
-from relsim.experiments import cli_analysis, cli_run, cli_sweep
+from relsim.experiments import cli_analysis, cli_export, cli_params, cli_run, cli_sweep
 from relsim.experiments.errors import EXIT_USAGE, UserError
 
-_GROUPS = (cli_run, cli_sweep, cli_analysis)
+_GROUPS = (cli_run, cli_params, cli_sweep, cli_export, cli_analysis)
 
 
 class _Parser(argparse.ArgumentParser):

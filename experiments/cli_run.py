@@ -42,13 +42,15 @@ def resolve_params(regime: str | None, sets: dict[str, float]) -> model.Params:
     return model.Params.from_dict(overrides)
 
 
-def format_table(kpis: dict[str, float]) -> str:
-    """KPIs as an aligned two-column text table."""
+def format_table(kpis: dict[str, float], units: dict[str, str] | None = None) -> str:
+    """KPIs as an aligned text table: name, value, unit (``units`` default: the model's)."""
+    if units is None:
+        from relsim.model.kpis import OUTPUT_UNITS as units
     width = max(len(k) for k in kpis)
     lines = []
     for k, v in kpis.items():
         text = "nan" if isinstance(v, float) and math.isnan(v) else f"{v:,.4g}"
-        lines.append(f"{k:<{width}}  {text:>12}")
+        lines.append(f"{k:<{width}}  {text:>12}  {units.get(k, '')}".rstrip())
     return "\n".join(lines)
 
 

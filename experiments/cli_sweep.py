@@ -63,7 +63,13 @@ def register(sub) -> None:
                    help=f"results root (default {DEFAULT_OUT})")
     p.add_argument("--retry-failed", action="store_true", help="rerun runs stored as failed")
     p.add_argument("--quiet", action="store_true",
-                   help="no progress bar (for batch jobs); the summary is still printed")
+                   help="no progress display (for batch jobs); the summary is still printed")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the design size, the runs (stored, still to do) and an "
+                   "estimated time from a few timed runs; write nothing")
+    p.add_argument("--time-runs", type=int, default=None, metavar="K",
+                   help="with --dry-run: runs to time in this process (default 3; 0 for "
+                   "none)")
     p.set_defaults(func=cmd_sweep)
 
     m = sub.add_parser("merge", help="combine shard outputs into DIR/<name>/runs/",
@@ -121,6 +127,16 @@ def _terminate(signum: int, frame: object) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``relsim sweep``."""
+    if args.dry_run:
+        from relsim.experiments.cli_dryrun import DEFAULT_TIMED_RUNS, dry_run
+
+        if args.time_runs is None:
+            args.time_runs = DEFAULT_TIMED_RUNS
+        if args.time_runs < 0:
+            raise UserError(f"--time-runs must be 0 or more, got {args.time_runs}")
+        return dry_run(args)
+    if args.time_runs is not None:
+        raise UserError("--time-runs goes with --dry-run (a sweep times every run anyway)")
     from relsim.experiments.runner import SweepAborted, sweep
 
     in_main = threading.current_thread() is threading.main_thread()

@@ -114,7 +114,8 @@ class Progress:
         """The one-line progress text of a log."""
         elapsed = (now if now is not None else time.monotonic()) - self.started
         rate = self.n / elapsed if elapsed > 0 else 0.0
-        unit = self.unit if self.n == 1 else f"{self.unit}s"
+        count = self.total or self.n
+        unit = self.unit if count == 1 else f"{self.unit}s"
         text = f"relsim: {self.desc}: {self.n:,}"
         if self.total:
             share = self.n / self.total

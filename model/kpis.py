@@ -28,6 +28,42 @@ KPI_NAMES = (
     "personal_channel_premium",
 )
 
+#: Unit of each KPI (docs/ODD.md, "Outputs"): shown by `relsim run`, checked against
+#: the ODD table by the tests. "share" is a proportion in [0, 1].
+OUTPUT_UNITS: dict[str, str] = {
+    "otd": "share",
+    "otd_need": "share",
+    "otd_request": "share",
+    "lead_time_mean": "day",
+    "lead_time_p90": "day",
+    "quoted_lead_time_mean": "day",
+    "wip_mean": "orders",
+    "throughput": "orders/day",
+    "buffer_final": "day",
+    "trust_mean": "share",
+    "relationship_mean": "share",
+    "padding_mean": "share",
+    "expedite_rate": "share",
+    "schedule_breaks_per_day": "1/day",
+    "changeover_hours": "h/day",
+    "overtime_hours": "h/day",
+    "share_online": "share",
+    "share_support": "share",
+    "share_sales": "share",
+    "share_field": "share",
+    "sales_firefighting_share": "share",
+    "selling_hours": "h/day",
+    "customers_active": "customers",
+    "churned": "customers",
+    "acquired": "customers",
+    "complex_win_rate": "share",
+    "autonomy_final": "share",
+    "revenue": "money/day",
+    "cost": "money/day",
+    "profit": "money/day",
+    "personal_channel_premium": "share",
+}
+
 #: The 90th percentile of lead time.
 P90 = 90.0
 
