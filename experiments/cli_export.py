@@ -42,7 +42,6 @@ def _write(frame, target: str | Path) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     """Write the runs table (and optionally the series) of each experiment as CSV."""
     import pandas as pd
-
     from relsim.experiments.store import KEY, SERIES, read_runs
 
     experiments = _experiments(args.dir)

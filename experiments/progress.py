@@ -81,7 +81,7 @@ class Progress:
             from tqdm.auto import tqdm
 
             self._bar = tqdm(total=total, desc=desc, unit=unit, file=self.stream,
-                             dynamic_ncols=True, smoothing=0.05, mininterval=0.5, leave=False)
+                             dynamic_ncols=True, smoothing=0.05, mininterval=0.5)
 
     def __enter__(self) -> Progress:
         return self
@@ -105,6 +105,12 @@ class Progress:
         if now - self._last_line >= self.interval:
             self._last_line = now
             self._write(self.line(now))
+
+    def set_postfix(self, refresh: bool = False, **values: object) -> None:
+        """Show ``key=value`` pairs beside the count (tqdm's interface)."""
+        self.label = ", ".join(f"{k}={v}" for k, v in values.items())
+        if self._bar is not None:
+            self._bar.set_postfix(refresh=refresh, **values)
 
     def step(self, label: str | None = None) -> None:
         """Count one step begun, named ``label`` (a callback for `analyze` and `report`)."""

@@ -292,10 +292,10 @@ def _failed_records(tasks: list[Task], error: BaseException) -> list[RunRecord]:
 
 
 def _progress(total: int, enabled: bool, name: str) -> Any:
-    from tqdm.auto import tqdm
+    """A bar on a terminal, a periodic line in a log (`experiments.progress`)."""
+    from relsim.experiments.progress import Progress
 
-    return tqdm(total=total, disable=not enabled, unit="run", desc=name, dynamic_ncols=True,
-                smoothing=0.05, mininterval=0.5)
+    return Progress(f"sweep {name}", total, unit="run", enabled=enabled)
 
 
 def sweep(experiment: Experiment | str | Path, out: str | Path = DEFAULT_OUT, *,

@@ -149,6 +149,7 @@ def refine_tipping(
     low: float | None = None, high: float | None = None, width: float | None = None,
     replicates: int | None = None, max_replicates: int = DEFAULT_MAX_REPLICATES,
     out: str | Path = DEFAULT_OUT, workers: int | None = None,
+    progress: Any = None,
 ) -> TippingRun:
     """Bisect along ``factor`` to the sign change of the compared paired delta.
 
@@ -163,6 +164,7 @@ def refine_tipping(
         max_replicates: Upper limit of replicates per point.
         out: Results root; the CSVs go to ``out/<name>/analysis/``.
         workers: Worker processes (default: usable cores; 1 runs in-process).
+        progress: An `experiments.progress.Progress` told of each evaluated point.
 
     Returns:
         A `TippingRun`.
@@ -183,6 +185,12 @@ def refine_tipping(
     pool = ProcessPoolExecutor(workers) if workers > 1 else None
     try:
         evaluate = _Evaluator(exp, factor, output, integer, pool)
+        if progress is not None:
+            inner = evaluate
+
+            def evaluate(x: float, index: int, n: int) -> np.ndarray:
+                progress.update(1, f"{factor} = {x:.4g}, {n} replicates")
+                return inner(x, index, n)
         try:
             result = bisect_sign_change(evaluate, lo, hi, width=width, replicates=start,
                                         max_replicates=max_replicates)
@@ -206,11 +214,14 @@ def refine_tipping(
 
 def run_tipping(args) -> TippingRun:
     """Run `relsim tipping` from parsed arguments and print the estimate."""
-    run = refine_tipping(
-        args.experiment, args.factor, output=args.output, low=args.low, high=args.high,
-        width=args.width, replicates=args.replicates, max_replicates=args.max_replicates,
-        out=args.out or DEFAULT_OUT, workers=getattr(args, "workers", None),
-    )
+    from relsim.experiments.progress import Progress
+
+    with Progress(f"tipping along {args.factor}", unit="point") as bar:
+        run = refine_tipping(
+            args.experiment, args.factor, output=args.output, low=args.low, high=args.high,
+            width=args.width, replicates=args.replicates, max_replicates=args.max_replicates,
+            out=args.out or DEFAULT_OUT, workers=getattr(args, "workers", None), progress=bar,
+        )
     r = run.result
     status = "converged" if r.converged else f"not converged: {r.note}"
     print(f"tipping point of delta {run.output} along {run.factor}: {r.threshold:.4g} "

@@ -191,6 +191,14 @@ def test_progress_off_a_terminal_writes_periodic_lines_not_a_bar():
     assert lines[-1].endswith("- done")
 
 
+def test_progress_on_a_terminal_is_a_bar():
+    stream = io.StringIO()
+    with Progress("sweep x", total=4, unit="run", stream=stream, terminal=True) as bar:
+        bar.update(4)
+    assert "\r" in stream.getvalue() and "4/4" in stream.getvalue()
+    assert "relsim: sweep x" not in stream.getvalue()
+
+
 def test_progress_is_silent_for_short_work_and_when_disabled():
     stream = io.StringIO()
     with Progress("short", total=3, stream=stream, interval=3600.0) as bar:

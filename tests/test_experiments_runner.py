@@ -352,8 +352,10 @@ def test_store_counts_of_an_empty_store(tmp_path):
 
 
 def test_cli_sweep_on_an_existing_dask_scheduler_with_progress(noisy_reference, tmp_path,
-                                                               capsys):
+                                                               capsys, monkeypatch):
     from distributed import LocalCluster
+
+    monkeypatch.setenv("RELSIM_PROGRESS_INTERVAL", "0")  # off a terminal: a line per update
 
     path, ref = noisy_reference
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
@@ -363,7 +365,7 @@ def test_cli_sweep_on_an_existing_dask_scheduler_with_progress(noisy_reference, 
     assert status == 0
     captured = capsys.readouterr()
     assert "120 ok, 0 failed, 0 pending" in captured.out
-    assert "120/120" in captured.err  # the progress bar (not --quiet)
+    assert "relsim: sweep noisy: 120/120 runs (100%)" in captured.err  # not --quiet
     pd.testing.assert_frame_equal(comparable(read_runs(tmp_path / "noisy")), ref)
     manifest = json.loads((tmp_path / "noisy" / "manifest.json").read_text())
     assert manifest["sessions"][-1]["scheduler"] == cluster.scheduler_address
