@@ -220,3 +220,15 @@ def test_analyze_and_report_show_progress_in_a_log(tmp_path, monkeypatch, capsys
     assert "relsim: analyze tiny: 1 target" in err and "- done" in err
     assert cli.main(["report", str(out)]) == 0
     assert "relsim: report: 1 experiment" in capsys.readouterr().err
+
+
+def test_tipping_shows_progress_in_a_log(tmp_path, monkeypatch, capsys):
+    from test_tipping_bisection import _write
+
+    monkeypatch.setenv("RELSIM_PROGRESS_INTERVAL", "0")
+    exp = _write(tmp_path)
+    assert cli.main(["tipping", str(exp), "--factor", "chaos", "--width", "0.05",
+                     "--out", str(tmp_path / "r"), "--workers", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "relsim: tipping along chaos: 1 point" in err
+    assert re.search(r"\[chaos = [\d.]+, \d+ replicates\]", err)
