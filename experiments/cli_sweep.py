@@ -219,7 +219,9 @@ def slurm_script(exp_path: Path, name: str, shards: int, out: Path, *, cpus: int
         f"cd {q(str(workdir))}",
         f"{q(python)} -m relsim.experiments sweep {q(str(exp_path))} \\",
         f"    --shard \"${{SLURM_ARRAY_TASK_ID}}/{shards}\" --out {q(str(out))} \\",
-        "    --workers \"${SLURM_CPUS_PER_TASK:-1}\" --quiet",
+        "    --workers \"${SLURM_CPUS_PER_TASK:-1}\"",
+        "# (progress: one line per minute in the task's log; RELSIM_PROGRESS_INTERVAL=SECONDS "
+        "to change)",
         "",
     ]
     return "\n".join(lines)
