@@ -178,9 +178,13 @@ def _sensitivity(
     missing = int(np.sum(~np.isfinite(y)))
     summary["rows_missing"] = missing
     if missing:
+        empty = set(np.flatnonzero(~np.isfinite(y)))
+        never = len(empty - set(results.runs["row"].astype(int)))
+        what = "pair" if target.is_delta else "run"
         msg = (f"{kind} indices of '{target.name}' skipped: {missing} of {n_rows} design rows "
-               "have no ok run (pending, failed or invalid; SALib needs every row and "
-               "imputing would bias the indices)")
+               f"have no ok {what} ({never} not run yet, {missing - never} with failed or "
+               "invalid runs only); SALib needs every row and imputing would bias the "
+               "indices")
         report.warnings.append(msg)
         summary["note"] = msg
         return None

@@ -214,3 +214,19 @@ def test_incomplete_note_is_in_the_experiments_reference():
     text = (TESTS.parent / "docs" / "EXPERIMENTS.md").read_text()
     assert "--require-complete" in text
     assert "incomplete: 80 of 120 runs" in text
+
+
+def test_partial_sobol_sweep_calls_pending_rows_pending(tmp_path, capsys):
+    path = tmp_path / "exp.toml"
+    path.write_text(LHS.replace('design = "lhs"\nsamples = 9', 'design = "sobol"\nsamples = 4')
+                    .format(model="slow"))
+    out = tmp_path / "out"
+    assert cli.main(["sweep", str(path), "--out", str(out), "--shard", "0/2", "--quiet",
+                     "--workers", "1"]) == 0
+    cli.main(["merge", str(out / "part")])
+    capsys.readouterr()
+    assert cli.main(["analyze", str(out / "part")]) == 0
+    err = capsys.readouterr().err
+    # 4 x (3 + 2) = 20 rows, 40 runs; shard 0 of 2 ran the 10 even rows.
+    assert "sweep incomplete: 20 of 40 runs (20 pending)" in err
+    assert "10 of 20 design rows have no ok run (10 not run yet, 0 with failed" in err
