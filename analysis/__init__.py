@@ -14,6 +14,10 @@ Modules and their main entry points:
 - `analysis.deltas`: `paired_deltas(runs, a, b, outputs)`, `row_summary`, `t_interval`.
 - `analysis.tipping`: `logistic_tipping`, `tipping_table`, `tipping_map`,
   `bisect_sign_change` (pure; `experiments.tipping` supplies the model evaluations).
+- `analysis.outputs`: `output_rows` (each output per design row and regime) and
+  `output_vs_factor` (its figure), for experiments with or without a compared pair.
+- `analysis.io`: also `completeness(results)`: the design's runs by status (pending,
+  ok, failed, invalid, ...), behind the "incomplete: K of N runs" marks.
 - `analysis.figures`: the figure style and one function per figure.
 - `analysis.tables`: CSV and LaTeX (booktabs) tables.
 - `analysis.report`: `build_report(dir, seed=...)` (`relsim report`).

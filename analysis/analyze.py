@@ -8,7 +8,7 @@ What is analysed, by design (manifest ``design``):
 * ``lhs`` / ``grid``: no indices (the designs do not support them); deltas, tipping, map.
 * ``replicate``: summary statistics per regime and of the deltas.
 
-Files written under ``<experiment dir>/analysis/`` (INTERFACE.md): ``sobol_<target>.csv``
+Files written under ``<experiment dir>/analysis/`` (README.md, "Analysis"): ``sobol_<target>.csv``
 (``factor, S1, S1_conf, ST, ST_conf, replicate_noise_share``), ``sobol2_<target>.csv``,
 ``morris_<target>.csv`` (``factor, mu_star, mu_star_conf, sigma, mu,
 replicate_noise_share``), ``delta_<output>.csv`` (per design row: factors, ``mean,

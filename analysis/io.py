@@ -1,6 +1,6 @@
 """Reading a stored experiment: manifest, design, runs and (optional) daily series.
 
-The layout is the one `relsim sweep` writes (INTERFACE.md, "Results directory")::
+The layout is the one `relsim sweep` writes (README.md, "Experiments"; docs/EXPERIMENTS.md)::
 
     <experiment dir>/manifest.json
     <experiment dir>/design.parquet          # column ``row`` + factor columns
