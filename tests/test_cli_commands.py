@@ -75,7 +75,7 @@ def test_params_json_is_the_specs(capsys):
 
 def test_params_unknown_name_exits_2_with_close_matches(capsys):
     assert cli.main(["params", "utilisation"]) == 2
-    err = capsys.readouterr().err
+    err = " ".join(capsys.readouterr().err.split())
     assert "unknown parameter 'utilisation'" in err and "utilization" in err
 
 
@@ -124,7 +124,7 @@ def test_time_runs_without_dry_run_is_a_usage_error(tmp_path, capsys):
     path = tmp_path / "exp.toml"
     path.write_text(EXP)
     assert cli.main(["sweep", str(path), "--time-runs", "2"]) == 2
-    assert "--time-runs goes with --dry-run" in capsys.readouterr().err
+    assert "--time-runs goes with --dry-run" in " ".join(capsys.readouterr().err.split())
 
 
 # --------------------------------------------------------------------------- export
@@ -154,7 +154,7 @@ def test_export_csv_reads_back_as_the_runs_table(tmp_path, capsys):
 
 def test_export_of_a_missing_directory_exits_2(tmp_path, capsys):
     assert cli.main(["export", str(tmp_path / "nope"), "--csv"]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "does not exist" in " ".join(capsys.readouterr().err.split())  # wrapped message
 
 
 # --------------------------------------------------------------------------- run units

@@ -69,12 +69,12 @@ def test_require_complete_is_an_error_and_writes_nothing(tmp_path, capsys):
     exp = _two_of_three_shards(tmp_path)
     capsys.readouterr()
     assert cli.main(["analyze", str(exp), "--require-complete"]) == 2
-    err = capsys.readouterr().err
+    err = " ".join(capsys.readouterr().err.split())  # the message is wrapped
     assert "is incomplete: 12 of 18 runs are ok (6 pending)" in err
     assert "Traceback" not in err
     assert not (exp / "analysis").exists()
     assert cli.main(["report", str(exp), "--require-complete"]) == 2
-    assert "is incomplete" in capsys.readouterr().err
+    assert "is incomplete" in " ".join(capsys.readouterr().err.split())
     assert not (exp / "figures").exists()
 
 
@@ -226,7 +226,7 @@ def test_partial_sobol_sweep_calls_pending_rows_pending(tmp_path, capsys):
     cli.main(["merge", str(out / "part")])
     capsys.readouterr()
     assert cli.main(["analyze", str(out / "part")]) == 0
-    err = capsys.readouterr().err
+    err = " ".join(capsys.readouterr().err.split())
     # 4 x (3 + 2) = 20 rows, 40 runs; shard 0 of 2 ran the 10 even rows.
     assert "sweep incomplete: 20 of 40 runs (20 pending)" in err
     assert "10 of 20 design rows have no ok run (10 not run yet, 0 with failed" in err
