@@ -8,7 +8,9 @@ What is analysed, by design (manifest ``design``):
 * ``lhs`` / ``grid``: no indices (the designs do not support them); deltas, tipping, map.
 * ``replicate``: summary statistics per regime and of the deltas.
 
-Files written under ``<experiment dir>/analysis/`` (README.md, "Analysis"): ``sobol_<target>.csv``
+Every comparison (``[compare] name = [A, B]``) and contrast (``[contrast] name = [C1,
+C2]``) of the experiment is analysed alike. Files written under
+``<experiment dir>/analysis/`` (README.md, "Analysis"): ``sobol_<target>.csv``
 (``factor, S1, S1_conf, ST, ST_conf, replicate_noise_share``), ``sobol2_<target>.csv``,
 ``morris_<target>.csv`` (``factor, mu_star, mu_star_conf, sigma, mu,
 replicate_noise_share``), ``delta_<output>.csv`` (per design row: factors, ``mean,
@@ -25,7 +27,12 @@ says so: a warning with the counts by status, and the counts in ``summary.csv``;
 ``require_complete=True`` (``relsim analyze --require-complete``) refuses it instead.
 
 A target is an output of one regime (``<output>`` when the experiment has at most one
-regime, ``<output>_<regime>`` otherwise) or a paired delta (``delta_<output>``).
+regime, ``<output>_<regime>`` otherwise) or a paired difference ``<name>_<output>`` of a
+comparison or contrast (``delta_<output>`` for the version-1 comparison ``delta``). The
+per-difference files are named by `Difference.stem`: ``delta_<output>.csv``,
+``tipping_<output>.csv``, ``tipping_map_<output>.csv`` for ``delta``, and
+``delta_<name>_<output>.csv``, ``tipping_<name>_<output>.csv``,
+``tipping_map_<name>_<output>.csv`` for any other name.
 """
 
 from __future__ import annotations
@@ -70,7 +77,8 @@ class Target:
         table: One row per run/pair with ``row``, ``replicate`` and ``column``.
         column: The value column in ``table``.
         output: The underlying model output.
-        is_delta: Whether this is a paired delta.
+        is_delta: Whether this is a paired difference (comparison or contrast).
+        diff: The comparison or contrast, for paired differences.
     """
 
     name: str
@@ -78,6 +86,12 @@ class Target:
     column: str
     output: str
     is_delta: bool = False
+    diff: dl.Difference | None = None
+
+    @property
+    def stem(self) -> str:
+        """File-name part of a difference's files (``<output>`` for the v1 ``delta``)."""
+        return self.diff.stem(self.output) if self.diff is not None else self.name
 
 
 @dataclass
@@ -156,12 +170,17 @@ def build_targets(results: Results) -> tuple[list[Target], list[str]]:
         for o in outputs:
             name = o if len(regimes) <= 1 else f"{o}_{regime}"
             targets.append(Target(name, ok[["row", "replicate", o]], o, o))
-    pair = results.compare
-    if pair is not None:
-        pairs = dl.paired_deltas(runs, pair[0], pair[1], outputs)
+    for diff in dl.differences(results.comparisons, results.contrasts):
+        try:
+            pairs = dl.paired_differences(runs, diff, outputs)
+        except ValueError as exc:
+            if "different seeds" in str(exc):
+                raise
+            warnings.append(f"{diff.kind} '{diff.name}' skipped: {exc}")
+            continue
         for o in outputs:
-            col = dl.delta_name(o)
-            targets.append(Target(col, pairs[["row", "replicate", col]], col, o, True))
+            col = diff.column(o)
+            targets.append(Target(col, pairs[["row", "replicate", col]], col, o, True, diff))
     done = completeness(results)
     if not done.complete:
         warnings.append(f"sweep {done.note()}; the analysis uses the {done.ok} ok runs")
@@ -242,9 +261,10 @@ def _tipping(
     varied = [f for f in results.factors if f in results.design.columns]
     table = tp.tipping_table(pairs, target.column, factors, bounds, seed=seed,
                              clustered=len(varied) > 1)
+    _axis_notes(results, table)
     table.insert(0, "output", target.column)
     out = results.analysis_dir
-    path = out / f"tipping_{target.output}.csv"
+    path = out / f"tipping_{target.stem}.csv"
     refined = _bisection_rows(path)
     written = table.drop(columns="output")
     if not refined.empty:
@@ -260,7 +280,20 @@ def _tipping(
         grid = grid.rename(columns={fx: "x", fy: "y"})
         grid.insert(0, "y_factor", fy)
         grid.insert(0, "x_factor", fx)
-        report.files.append(_write(grid, out / f"tipping_map_{target.output}.csv"))
+        report.files.append(_write(grid, out / f"tipping_map_{target.stem}.csv"))
+
+
+def _axis_notes(results: Results, table: pd.DataFrame) -> None:
+    """Add to each tipping row along an axis what its threshold means in parameters."""
+    axes = results.axes
+    for i, row in table.iterrows():
+        ends = axes.get(str(row["factor"]))
+        if not ends or not np.isfinite(row["threshold"]):
+            continue
+        t = float(row["threshold"])
+        at = ", ".join(f"{p} {a + t * (b - a):.4g}" for p, (a, b) in ends.items())
+        note = str(row["note"]) if isinstance(row["note"], str) else ""
+        table.at[i, "note"] = f"{note}; " * bool(note) + f"at {row['factor']} {t:.4g}: {at}"
 
 
 def _bisection_rows(path: Path) -> pd.DataFrame:
@@ -383,7 +416,7 @@ def analyze_results(
     for t in (t for t in targets if t.is_delta):
         tick(t.name)
         rows = dl.row_summary(t.table, t.column, results.design)
-        report.files.append(_write(rows, results.analysis_dir / f"delta_{t.output}.csv"))
+        report.files.append(_write(rows, results.analysis_dir / f"delta_{t.stem}.csv"))
         if kind != "replicate" and results.factors:
             _tipping(results, t, sobol_of.get(t.name), seed, report, map_factors)
     if sobol_of:

@@ -77,8 +77,27 @@ class Results:
 
     @property
     def compare(self) -> tuple[str, str] | None:
-        """The compared regime pair (A, B) for ``delta = A - B``, or None."""
+        """The version-1 compared pair (A, B) for ``delta = A - B``, or None.
+
+        With several comparisons: the one named ``delta``, else the first.
+        """
         return compare_pair(self.manifest)
+
+    @property
+    def comparisons(self) -> dict[str, tuple[str, str]]:
+        """Every named comparison ``name -> (A, B)``, in file order."""
+        return compare_pairs(self.manifest)
+
+    @property
+    def contrasts(self) -> dict[str, tuple[str, str]]:
+        """Every named contrast ``name -> (C1, C2)`` (differences of comparisons)."""
+        return contrast_pairs(self.manifest)
+
+    @property
+    def axes(self) -> dict[str, dict[str, list[float]]]:
+        """Every 1-D axis: name -> parameter -> [value at 0, value at 1]."""
+        axes = _section(self.manifest, "axes")
+        return dict(axes) if isinstance(axes, dict) else {}
 
     @property
     def analysis_dir(self) -> Path:
@@ -122,19 +141,45 @@ def factor_names(manifest: dict[str, Any], design: pd.DataFrame | None = None) -
     return []
 
 
-def compare_pair(manifest: dict[str, Any]) -> tuple[str, str] | None:
-    """Return the ``[compare] delta = [A, B]`` pair of the manifest, or None."""
+def _pairs(raw: Any, what: str, members: str) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    for name, pair in raw.items():
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise ValueError(
+                f"manifest [{what}] '{name}' must name exactly two {members}, got {pair!r}"
+            )
+        out[str(name)] = (str(pair[0]), str(pair[1]))
+    return out
+
+
+def compare_pairs(manifest: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Return every ``[compare]`` comparison ``name -> (A, B)`` of the manifest.
+
+    A version-1 manifest holds one, ``{"delta": [A, B]}``; a bare ``[A, B]`` (as some
+    resolved records hold it) is read as the comparison ``delta``.
+    """
     compare = _section(manifest, "compare")
+    if isinstance(compare, list | tuple):
+        compare = {"delta": list(compare)} if compare else {}
     if not isinstance(compare, dict):
+        return {}
+    return _pairs({k: v for k, v in compare.items() if v}, "compare", "regimes")
+
+
+def contrast_pairs(manifest: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Return every ``[contrast]`` ``name -> (C1, C2)`` of the manifest (may be empty)."""
+    contrast = _section(manifest, "contrast")
+    if not isinstance(contrast, dict):
+        return {}
+    return _pairs(contrast, "contrast", "comparisons")
+
+
+def compare_pair(manifest: dict[str, Any]) -> tuple[str, str] | None:
+    """Return the version-1 pair: the comparison ``delta``, else the first one, or None."""
+    pairs = compare_pairs(manifest)
+    if not pairs:
         return None
-    pair = compare.get("delta")
-    if not pair:
-        return None
-    if len(pair) != 2:
-        raise ValueError(
-            f"manifest [compare] delta must name exactly two regimes, got {pair!r}"
-        )
-    return str(pair[0]), str(pair[1])
+    return pairs.get("delta", next(iter(pairs.values())))
 
 
 def requested_outputs(manifest: dict[str, Any], runs: pd.DataFrame) -> list[str]:

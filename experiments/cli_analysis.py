@@ -59,13 +59,27 @@ def register(sub) -> None:
 
     p = sub.add_parser(
         "tipping", help="bisect along one factor to the sign change of the compared delta",
-        description="Refine a tipping point: bisect along one factor (the others at their "
-        "values in the experiment file) with replicates and common random numbers until "
-        "the bracket around the sign change of the mean paired delta is narrower than "
-        "--width. Writes <out>/<name>/analysis/tipping_<output>.csv.",
+        description="Refine a tipping point: bisect along one factor or axis (the other "
+        "parameters at their values in the experiment file, or as given with --set) with "
+        "replicates and common random numbers until the bracket around the sign change of "
+        "the mean paired value of a comparison (or contrast) is narrower than --width; with "
+        "--by, once per level of a second factor. Writes "
+        "<out>/<name>/analysis/tipping_<output>.csv (tipping_<compare>_<output>.csv for a "
+        "comparison not named delta).",
     )
     p.add_argument("experiment", metavar="EXP.toml", help="experiment file with [compare]")
-    p.add_argument("--factor", required=True, help="the factor to bisect along")
+    p.add_argument("--factor", required=True,
+                   help="the factor to bisect along: a parameter or an axis of [axes]")
+    p.add_argument("--compare", default=None, metavar="NAME",
+                   help="the comparison or contrast to follow (default: the only one, else "
+                   "'delta')")
+    p.add_argument("--set", action="append", default=None, metavar="NAME=VALUE",
+                   help="hold another parameter (or axis) at a value (repeatable); recorded "
+                   "in the output table's 'fixed' column")
+    p.add_argument("--by", default=None, metavar="F[=V1,V2,...]",
+                   help="one tipping point per level of a second factor F (levels as "
+                   "listed; without them the file's grid values of F, else the low, middle "
+                   "and high end of its range)")
     p.add_argument("--output", default=None,
                    help="output whose delta is bisected (default: profit if requested, "
                    "else the first output)")

@@ -2,7 +2,8 @@
 
 The manifest lets ``analysis`` rebuild SALib calls without importing ``experiments``:
 it holds the SALib problem, the design name and size, ``calc_second_order`` (Sobol),
-``num_levels`` (Morris), the factors, regimes, compared pair and outputs.
+``num_levels`` (Morris), the factors, axes, regimes, comparisons (``compare``: name ->
+[A, B]), contrasts (``contrast``: name -> [C1, C2]) and outputs.
 """
 
 from __future__ import annotations
@@ -94,7 +95,9 @@ def build_manifest(exp: Experiment, design_facts: dict[str, Any], *, output_colu
         "integer_factors": [f.name for f in exp.factors if f.integer],
         "levels": exp.levels if exp.design == "morris" else None,
         "regimes": {k: dict(v) for k, v in exp.regimes.items()},
-        "compare": {"delta": list(exp.compare)} if exp.compare else None,
+        "compare": {k: list(v) for k, v in exp.comparisons.items()} or None,
+        "contrast": {k: list(v) for k, v in exp.contrasts.items()} or None,
+        "axes": {k: a.to_dict() for k, a in exp.axes.items()} or None,
         "outputs": list(exp.outputs),
         "output_columns": list(output_columns),
         "param_columns": list(param_columns.values()),

@@ -11,7 +11,8 @@ table is identical (apart from ``wall_s``) whatever the executor, worker count, 
 split or number of resumptions. Regimes of one (row, replicate) share the seed.
 
 Parameters of a run: the experiment's ``[params]``, then the row's factor values, then
-the regime's overrides.
+the regime's overrides; axis coordinates (``[axes.*]``) are then resolved into the
+parameters they move. The runs table stores both the coordinate and those parameters.
 """
 
 from __future__ import annotations
@@ -143,6 +144,10 @@ def param_columns(exp: Experiment) -> dict[str, tuple[str, pa.DataType]]:
             kinds[f.name] = _kind(list(f.values))
         else:
             kinds[f.name] = pa.float64()
+    for axis in exp.axes.values():  # the axis coordinate (above) and what it moves
+        kinds.setdefault(axis.name, pa.float64())
+        for name in axis.ends:
+            kinds[name] = pa.int64() if name in axis.integers else pa.float64()
     outputs = declared_outputs(exp)
     return {n: (f"{PARAM_PREFIX}{n}" if n in outputs else n, k) for n, k in kinds.items()}
 
@@ -165,6 +170,9 @@ class TaskFactory:
         """The task of one run key."""
         row, rep, regime = key
         values = {n: _py(column[row]) for n, column in self._columns}
+        if self.exp.axes:
+            return Task(row, rep, regime, run_seed(self.exp.seed, row, rep),
+                        self.exp.run_params(values, regime), self.exp.axis_coordinates(values))
         params = {**self.exp.params, **values, **self._regimes[regime]}
         return Task(row, rep, regime, run_seed(self.exp.seed, row, rep), params)
 
@@ -217,7 +225,7 @@ def records_table(tasks: list[Task], records: list[RunRecord],
     fields = [pa.field("row", pa.int64()), pa.field("replicate", pa.int64()),
               pa.field("regime", pa.string()), pa.field("seed", pa.int64())]
     for name, (column, kind) in params.items():
-        values = [t.params.get(name, defaults.get(name)) for t in tasks]
+        values = [t.params.get(name, t.recorded.get(name, defaults.get(name))) for t in tasks]
         cols[column] = [str(v) if kind == pa.string() and v is not None else v for v in values]
         fields.append(pa.field(column, kind))
     for name in outputs:

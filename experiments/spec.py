@@ -1,13 +1,23 @@
 """Experiment files: parsing and validation into typed dataclasses.
 
-An experiment file is TOML (see ``INTERFACE.md``) with the tables ``[experiment]``,
-``[params]``, ``[factors]``, ``[regimes.*]`` and ``[compare]``. `load_experiment` reads
-one and returns an `Experiment`; every problem with the file raises `UserError` with a
-one-paragraph message naming the file, the table and the offending key.
+An experiment file is TOML (see ``docs/EXPERIMENTS.md``) with the tables
+``[experiment]``, ``[params]``, ``[factors]``, ``[axes.*]``, ``[regimes.*]``,
+``[compare]`` and ``[contrast]``. `load_experiment` reads one and returns an
+`Experiment`; every problem with the file raises `UserError` with a one-paragraph message
+naming the file, the table and the offending key.
 
 Parameter precedence for one run: the experiment's ``[params]``, then the design row's
-factor values, then the regime's overrides. A regime may not override a varied factor
-(the design would silently not be what it says), and this is rejected.
+factor values, then the regime's overrides; an axis value (``[axes.<name>]``, a 1-D
+factor that moves several parameters together) is then replaced by the parameters it
+stands for. A regime may not override a varied factor or a parameter an axis moves (the
+design would silently not be what it says), and this is rejected.
+
+``[compare]`` names paired differences: ``name = ["A", "B"]`` stores ``<name>_<output>``
+= A − B per (row, replicate), both regimes run with the same seed. The version-1 form,
+a single ``delta = ["A", "B"]``, is simply the comparison named ``delta``.
+``[contrast]`` names differences of two comparisons: ``name = ["C1", "C2"]`` is
+``C1 − C2`` per (row, replicate), i.e. (A1 − B1) − (A2 − B2), every regime of both under
+the same seed.
 
 When the model's module exposes a ``Params`` class with ``from_dict`` (our model does),
 every parameter name and value, every factor's bounds or grid values and every regime
@@ -43,7 +53,14 @@ DEFAULT_MODEL = "relsim.model:simulate"
 # relsim's packages before they moved under the relsim namespace (version 0.1).
 _OLD_NAMES = ("model", "experiments", "analysis")
 DEFAULT_MORRIS_LEVELS = 4
-TOP_LEVEL_TABLES = ("experiment", "params", "factors", "regimes", "compare")
+TOP_LEVEL_TABLES = ("experiment", "params", "factors", "axes", "regimes", "compare",
+                    "contrast")
+#: The comparison name of the version-1 form ``[compare] delta = [A, B]``.
+V1_COMPARE = "delta"
+#: Comparison and contrast names that would collide with analysis file names.
+RESERVED_DIFFERENCE_NAMES = ("map", "points", "by")
+#: The coordinate range of every axis: 0 is its first end, 1 its second.
+AXIS_RANGE = (0.0, 1.0)
 EXPERIMENT_KEYS = (
     "name", "model", "design", "samples", "replicates", "seed", "outputs",
     "calc_second_order", "levels", "series", "description",
@@ -84,6 +101,39 @@ class Factor:
 
 
 @dataclass(frozen=True)
+class Axis:
+    """A 1-D factor that moves several parameters together (``[axes.<name>]``).
+
+    At coordinate ``t`` in [0, 1] every parameter ``p`` with ends ``(a, b)`` takes
+    ``a + t * (b - a)`` (rounded for whole-number parameters): 0 is the first end of every
+    parameter, 1 the second. An end may be the larger one (a parameter that falls along
+    the axis, e.g. ``discipline = [1.0, 0.0]`` on a chaos axis).
+
+    Attributes:
+        name: The axis name, used like a parameter in ``[factors]`` and ``[params]``.
+        ends: Parameter name -> ``(value at 0, value at 1)``, in file order.
+        integers: Parameters that are whole numbers in the model's ``Params``.
+    """
+
+    name: str
+    ends: dict[str, tuple[float, float]]
+    integers: frozenset[str] = frozenset()
+
+    def resolve(self, t: float) -> dict[str, Any]:
+        """The parameter values at coordinate ``t``."""
+        t = float(t)
+        out: dict[str, Any] = {}
+        for p, (a, b) in self.ends.items():
+            value = a + t * (b - a)
+            out[p] = int(round(value)) if p in self.integers else float(value)
+        return out
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """The axis as recorded in manifest.json."""
+        return {p: [a, b] for p, (a, b) in self.ends.items()}
+
+
+@dataclass(frozen=True)
 class Experiment:
     """A validated experiment.
 
@@ -98,7 +148,12 @@ class Experiment:
         params: Fixed parameter overrides, as given.
         factors: Varied parameters, in file order.
         regimes: Named override sets, in file order; empty when none.
-        compare: Pair of regime names whose paired difference is analysed, or None.
+        comparisons: Named paired differences ``name -> (A, B)`` (``<name>_<output>`` =
+            A − B), in file order; empty when none. The version-1 form is the one named
+            ``delta``.
+        contrasts: Named differences of two comparisons ``name -> (C1, C2)``
+            (``<name>_<output>`` = C1 − C2), in file order.
+        axes: Named 1-D axes (``[axes.<name>]``), in file order.
         calc_second_order: Sobol: whether the design supports second-order indices.
         levels: Morris: number of grid levels.
         series: Whether runs also return and store daily series.
@@ -119,7 +174,7 @@ class Experiment:
     params: dict[str, Any]
     factors: tuple[Factor, ...]
     regimes: dict[str, dict[str, Any]]
-    compare: tuple[str, str] | None
+    comparisons: dict[str, tuple[str, str]] = field(default_factory=dict)
     calc_second_order: bool = False
     levels: int = DEFAULT_MORRIS_LEVELS
     series: bool = False
@@ -127,6 +182,59 @@ class Experiment:
     source: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
     defaults: dict[str, Any] | None = None
+    contrasts: dict[str, tuple[str, str]] = field(default_factory=dict)
+    axes: dict[str, Axis] = field(default_factory=dict)
+
+    @property
+    def compare(self) -> tuple[str, str] | None:
+        """The version-1 pair: the comparison ``delta``, else the only one, else None."""
+        if V1_COMPARE in self.comparisons:
+            return self.comparisons[V1_COMPARE]
+        if len(self.comparisons) == 1:
+            return next(iter(self.comparisons.values()))
+        return None
+
+    def difference_terms(self, name: str) -> dict[str, float]:
+        """Regime -> weight of a comparison or contrast (``A − B`` is ``{A: 1, B: -1}``).
+
+        Raises:
+            KeyError: ``name`` is neither a comparison nor a contrast.
+        """
+        if name in self.comparisons:
+            a, b = self.comparisons[name]
+            return {a: 1.0, b: -1.0}
+        first, second = self.contrasts[name]
+        terms = dict(self.difference_terms(first))
+        for regime, weight in self.difference_terms(second).items():
+            terms[regime] = terms.get(regime, 0.0) - weight
+        return {r: w for r, w in terms.items() if w != 0.0}
+
+    @property
+    def difference_names(self) -> list[str]:
+        """Comparisons, then contrasts, in file order."""
+        return [*self.comparisons, *self.contrasts]
+
+    def resolve_axes(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace every axis coordinate in ``values`` by the parameters it stands for."""
+        out = {k: v for k, v in values.items() if k not in self.axes}
+        for name, axis in self.axes.items():
+            if name in values:
+                out.update(axis.resolve(values[name]))
+        return out
+
+    def run_params(self, values: Mapping[str, Any], regime: str = "") -> dict[str, Any]:
+        """The model's parameters of one run.
+
+        ``[params]``, then ``values`` (a design row's factors, ``--set`` values), then the
+        regime's overrides; axis coordinates are resolved into their parameters.
+        """
+        merged = {**self.params, **values, **(self.regimes.get(regime, {}) if regime else {})}
+        return self.resolve_axes(merged)
+
+    def axis_coordinates(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The axis coordinates among ``[params]`` and ``values`` (stored, not simulated)."""
+        merged = {**self.params, **values}
+        return {n: merged[n] for n in self.axes if n in merged}
 
     @property
     def factor_names(self) -> list[str]:
@@ -151,7 +259,9 @@ class Experiment:
             "params": dict(self.params),
             "factors": [f.to_dict() for f in self.factors],
             "regimes": {k: dict(v) for k, v in self.regimes.items()},
-            "compare": list(self.compare) if self.compare else None,
+            "compare": {k: list(v) for k, v in self.comparisons.items()} or None,
+            "contrast": {k: list(v) for k, v in self.contrasts.items()} or None,
+            "axes": {k: a.to_dict() for k, a in self.axes.items()} or None,
             "calc_second_order": self.calc_second_order,
             "levels": self.levels,
             "series": self.series,
@@ -163,11 +273,14 @@ class Experiment:
 
         Two experiments with the same identity produce the same runs table, so a results
         directory may be resumed only by an experiment with the same identity. Outputs,
-        compare, description and name do not change results and are left out.
+        comparisons, contrasts, description and name do not change results and are left
+        out (so are axes when there are none, which keeps version-1 identities).
         """
         d = self.to_dict()
-        for key in ("outputs", "compare", "description", "name"):
+        for key in ("outputs", "compare", "contrast", "description", "name"):
             d.pop(key)
+        if d["axes"] is None:
+            d.pop("axes")
         text = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -248,6 +361,11 @@ def resolve_model(ref: str) -> Callable[..., Any]:
     return func
 
 
+def params_class(ref: str) -> Any | None:
+    """The model module's ``Params`` class, if it exposes one with ``from_dict``."""
+    return _params_class(ref)
+
+
 def _params_class(ref: str) -> Any | None:
     """The model module's ``Params`` class, if it exposes one with ``from_dict``."""
     module = importlib.import_module(ref.split(":")[0])
@@ -306,31 +424,185 @@ def _parse_regimes(ctx: _Context, raw: Any, factor_names: list[str]) -> dict[str
     return regimes
 
 
-def _parse_compare(ctx: _Context, raw: Any, regimes: dict[str, dict]) -> tuple[str, str] | None:
+def _check_difference_name(ctx: _Context, table: str, name: str, taken: dict) -> None:
+    if not _NAME_RE.match(name):
+        raise ctx.fail(table, f"name '{name}' may contain letters, digits, '.', '_' and '-' "
+                              "only")
+    if name in RESERVED_DIFFERENCE_NAMES:
+        raise ctx.fail(table, f"'{name}' is reserved (it would collide with analysis file "
+                              f"names: {', '.join(RESERVED_DIFFERENCE_NAMES)}); choose "
+                              "another name")
+    if name in taken:
+        raise ctx.fail(table, f"'{name}' is already the name of a comparison; comparisons "
+                              "and contrasts share one namespace")
+
+
+def _parse_compare(ctx: _Context, raw: Any, regimes: dict[str, dict]
+                   ) -> dict[str, tuple[str, str]]:
+    """``[compare]``: ``name = ["A", "B"]`` per comparison (``delta`` is the v1 form)."""
     if raw is None:
-        return None
-    if not isinstance(raw, Mapping) or set(raw) != {"delta"}:
-        raise ctx.fail("compare", f"must be 'delta = [\"A\", \"B\"]', got {raw!r}")
-    pair = raw["delta"]
-    if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
-        raise ctx.fail("compare", f"'delta' must name two regimes, got {pair!r}")
-    if pair[0] == pair[1]:
-        raise ctx.fail("compare", f"'delta' compares regime '{pair[0]}' with itself")
-    for name in pair:
-        if name not in regimes:
-            known = ", ".join(regimes) or "none defined"
-            raise ctx.fail("compare", f"unknown regime '{name}'{_close(name, list(regimes))} "
-                                      f"(regimes: {known})")
-    return pair[0], pair[1]
+        return {}
+    example = 'name = ["A", "B"] (e.g. relationship_value = ["relationship", "transactional"])'
+    if not isinstance(raw, Mapping) or not raw:
+        raise ctx.fail("compare", f"must hold named pairs of regimes, {example}; got {raw!r}")
+    known = ", ".join(regimes) or "none defined"
+    out: dict[str, tuple[str, str]] = {}
+    for name, pair in raw.items():
+        _check_difference_name(ctx, "compare", name, out)
+        if not (isinstance(pair, list) and len(pair) == 2
+                and all(isinstance(p, str) for p in pair)):
+            raise ctx.fail("compare", f"'{name}' must name two regimes, {example}; "
+                                      f"got {pair!r}")
+        if pair[0] == pair[1]:
+            raise ctx.fail("compare", f"'{name}' compares regime '{pair[0]}' with itself")
+        for regime in pair:
+            if regime not in regimes:
+                raise ctx.fail("compare", f"'{name}' names unknown regime '{regime}'"
+                                          f"{_close(regime, list(regimes))} (regimes: {known})")
+        out[name] = (pair[0], pair[1])
+    return out
+
+
+def _parse_contrast(ctx: _Context, raw: Any, comparisons: dict[str, tuple[str, str]]
+                    ) -> dict[str, tuple[str, str]]:
+    """``[contrast]``: ``name = ["C1", "C2"]``, the difference C1 − C2 of two comparisons."""
+    if raw is None:
+        return {}
+    example = ('name = ["C1", "C2"] for (C1) − (C2), two comparisons of [compare] (e.g. '
+               'sacred_shrinks = ["relationship_value_sacred", "relationship_value"])')
+    if not isinstance(raw, Mapping) or not raw:
+        raise ctx.fail("contrast", f"must hold named pairs of comparisons, {example}; "
+                                   f"got {raw!r}")
+    if not comparisons:
+        raise ctx.fail("contrast", "needs the comparisons it contrasts, declared in [compare]")
+    known = ", ".join(comparisons)
+    out: dict[str, tuple[str, str]] = {}
+    for name, pair in raw.items():
+        _check_difference_name(ctx, "contrast", name, {**comparisons, **out})
+        if not (isinstance(pair, list) and len(pair) == 2
+                and all(isinstance(p, str) for p in pair)):
+            raise ctx.fail("contrast", f"'{name}' must name two comparisons, {example}; "
+                                       f"got {pair!r}")
+        for comp in pair:
+            if comp not in comparisons:
+                raise ctx.fail("contrast", f"'{name}' names unknown comparison '{comp}'"
+                                           f"{_close(comp, list(comparisons))} (comparisons "
+                                           f"of [compare]: {known})")
+        if comparisons[pair[0]] == comparisons[pair[1]]:
+            raise ctx.fail("contrast", f"'{name}' contrasts comparisons with the same pair "
+                                       f"{list(comparisons[pair[0]])}: it is zero")
+        out[name] = (pair[0], pair[1])
+    return out
+
+
+def _parse_axes(ctx: _Context, raw: Any) -> dict[str, Axis]:
+    """``[axes.<name>]``: ``parameter = [value at 0, value at 1]`` per moved parameter."""
+    if raw is None:
+        return {}
+    example = ("[axes.chaos] with one line per parameter it moves, e.g. "
+               "process_cv = [0.1, 0.9] (value at 0, value at 1)")
+    if not isinstance(raw, Mapping) or not raw:
+        raise ctx.fail("axes", f"must be tables like {example}; got {raw!r}")
+    axes: dict[str, Axis] = {}
+    moved: dict[str, str] = {}
+    for name, table in raw.items():
+        where = f"axes.{name}"
+        if not _NAME_RE.match(name):
+            raise ctx.fail(where, "axis names may contain letters, digits, '.', '_' and '-' "
+                                  "only")
+        if not isinstance(table, Mapping) or not table:
+            raise ctx.fail(where, f"must list the parameters the axis moves, {example}; "
+                                  f"got {table!r}")
+        ends: dict[str, tuple[float, float]] = {}
+        for param, pair in table.items():
+            if not (isinstance(pair, list) and len(pair) == 2 and all(map(_is_number, pair))):
+                raise ctx.fail(where, f"'{param}' must be two numbers [value at 0, value at 1],"
+                                      f" got {pair!r}")
+            a, b = float(pair[0]), float(pair[1])
+            if not (math.isfinite(a) and math.isfinite(b)):
+                raise ctx.fail(where, f"'{param}' ends must be finite, got {pair!r}")
+            if param == name:
+                raise ctx.fail(where, f"axis '{name}' cannot move a parameter of its own name")
+            if param in moved:
+                raise ctx.fail(where, f"'{param}' is already moved by axis '{moved[param]}'; "
+                                      "a parameter may belong to one axis only")
+            if param in raw:
+                raise ctx.fail(where, f"'{param}' is an axis, not a parameter")
+            moved[param] = name
+            ends[param] = (a, b)
+        axes[name] = Axis(name, ends)
+    return axes
+
+
+def _check_axis_clashes(ctx: _Context, axes: dict[str, Axis], params: dict,
+                        factors: list[Factor], regimes: dict[str, dict],
+                        param_names: set[str] | None) -> None:
+    """An axis may not be a parameter, and what it moves may not be set elsewhere."""
+    factor_names = {f.name for f in factors}
+    for name, axis in axes.items():
+        where = f"axes.{name}"
+        if param_names is not None and name in param_names:
+            raise ctx.fail(where, f"axis '{name}' has the name of a model parameter; name the "
+                                  "axis differently (e.g. '{name}_axis')")
+        if name in RESERVED_COLUMNS:
+            raise ctx.fail(where, f"'{name}' is a reserved run-table column")
+        for param in axis.ends:
+            if param in params:
+                raise ctx.fail(where, f"'{param}' is moved by axis '{name}' and also fixed in "
+                                      "[params]; keep one (fix the axis instead, e.g. "
+                                      f"{name} = 0.5 in [params])")
+            if param in factor_names:
+                raise ctx.fail(where, f"'{param}' is moved by axis '{name}' and also varied in "
+                                      "[factors]; keep one")
+            for regime, overrides in regimes.items():
+                if param in overrides:
+                    raise ctx.fail(where, f"'{param}' is moved by axis '{name}' and also "
+                                          f"overridden by [regimes.{regime}]; a regime may "
+                                          "not override what an axis moves")
+        for regime, overrides in regimes.items():
+            if name in overrides:
+                raise ctx.fail(f"regimes.{regime}", f"overrides axis '{name}'; a regime may "
+                                                    "not set an axis")
+    for f in factors:
+        if f.name in axes:
+            lo, hi = AXIS_RANGE
+            points = f.values if f.values is not None else (f.low, f.high)
+            for point in points:
+                if not _is_number(point) or not lo <= float(point) <= hi:
+                    raise ctx.fail("factors", f"axis '{f.name}' = {point!r} is outside the "
+                                              f"axis range [{lo:g}, {hi:g}] (0 and 1 are the "
+                                              "ends declared in [axes."
+                                              f"{f.name}])")
+    for name in axes:
+        if name in params:
+            value = params[name]
+            lo, hi = AXIS_RANGE
+            if not _is_number(value) or not lo <= float(value) <= hi:
+                raise ctx.fail("params", f"axis '{name}' = {value!r} is outside the axis range "
+                                         f"[{lo:g}, {hi:g}]")
 
 
 def _validate_against_params(ctx: _Context, params_cls: Any, exp_params: dict,
-                             factors: list[Factor], regimes: dict[str, dict]) -> dict:
-    """Check every name and value against the model's Params; return resolved defaults."""
+                             factors: list[Factor], regimes: dict[str, dict],
+                             axes: dict[str, Axis] | None = None) -> dict:
+    """Check every name and value against the model's Params; return resolved defaults.
+
+    Axis coordinates are resolved before checking, and each axis is checked at both ends
+    (with ``[params]`` and every regime), so an end out of a parameter's valid range is
+    reported naming the axis.
+    """
+    axes = axes or {}
+
+    def resolve(values: dict) -> dict:
+        out = {k: v for k, v in values.items() if k not in axes}
+        for name, axis in axes.items():
+            if name in values:
+                out.update(axis.resolve(values[name]))
+        return out
 
     def check(table: str, values: dict, what: str = "") -> Any:
         try:
-            return params_cls.from_dict(values)
+            return params_cls.from_dict(resolve(values))
         except (ValueError, TypeError) as exc:
             raise ctx.fail(table, f"{what}{exc}") from None
 
@@ -346,9 +618,12 @@ def _validate_against_params(ctx: _Context, params_cls: Any, exp_params: dict,
             for point in points:
                 check("factors", {**base, f.name: point},
                       f"factor '{f.name}' {label} {point!r}: ")
+        for name in axes:
+            for end in AXIS_RANGE:
+                check(f"axes.{name}", {**base, name: end}, f"the end at {end:g}: ")
     defaults = resolved.as_dict() if hasattr(resolved, "as_dict") else None
     ints = {n for n, s in specs.items() if getattr(s, "kind", float) is int}
-    return {"defaults": defaults, "integers": ints}
+    return {"defaults": defaults, "integers": ints, "names": set(specs) or None}
 
 
 # --------------------------------------------------------------------------- entry points
@@ -435,24 +710,31 @@ def parse_experiment(data: Mapping[str, Any], where: str = "<mapping>",
         raise ctx.fail("params", f"{overlap} are both fixed in [params] and varied in "
                                  "[factors]; keep one")
     regimes = _parse_regimes(ctx, data.get("regimes", {}), list(raw_factors))
-    compare = _parse_compare(ctx, data.get("compare"), regimes)
+    comparisons = _parse_compare(ctx, data.get("compare"), regimes)
+    contrasts = _parse_contrast(ctx, data.get("contrast"), comparisons)
+    axes = _parse_axes(ctx, data.get("axes"))
     for table, names in (("params", params), ("factors", raw_factors),
-                         *((f"regimes.{r}", o) for r, o in regimes.items())):
+                         *((f"regimes.{r}", o) for r, o in regimes.items()),
+                         *((f"axes.{a}", ax.ends) for a, ax in axes.items())):
         bad = [n for n in names if n in RESERVED_COLUMNS]
         if bad:
             raise ctx.fail(table, f"'{bad[0]}' is a reserved run-table column, not a parameter")
 
     defaults = None
     params_cls = _params_class(model)
+    _check_axis_clashes(ctx, axes, params, factors, regimes,
+                        set(params_cls.specs()) if hasattr(params_cls, "specs") else None)
     if params_cls is not None:
-        checked = _validate_against_params(ctx, params_cls, params, factors, regimes)
+        checked = _validate_against_params(ctx, params_cls, params, factors, regimes, axes)
         defaults = checked["defaults"]
         factors = [Factor(f.name, f.low, f.high, f.values, f.name in checked["integers"])
                    for f in factors]
+        axes = {n: Axis(n, a.ends, frozenset(p for p in a.ends if p in checked["integers"]))
+                for n, a in axes.items()}
     return Experiment(
         name=name, model=model, design=design, seed=seed, samples=samples,
         replicates=replicates, outputs=tuple(outputs), params=params, factors=tuple(factors),
-        regimes=regimes, compare=compare,
+        regimes=regimes, comparisons=comparisons, contrasts=contrasts, axes=axes,
         calc_second_order=_bool_key(ctx, head, "calc_second_order", False),
         levels=levels, series=_bool_key(ctx, head, "series", False), description=description,
         source=_plain(data), path=path, defaults=defaults,

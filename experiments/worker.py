@@ -28,13 +28,18 @@ RESERVED = frozenset({"row", "replicate", "regime", "seed", "status", "error", "
 
 @dataclass(frozen=True)
 class Task:
-    """One run to do: its key, its seed and its full parameter dict."""
+    """One run to do: its key, its seed and its full parameter dict.
+
+    ``recorded`` holds values stored in the runs table but not passed to the model (the
+    coordinates of ``[axes.*]``, whose parameters are in ``params``).
+    """
 
     row: int
     replicate: int
     regime: str
     seed: int
     params: dict[str, Any]
+    recorded: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
