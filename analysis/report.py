@@ -5,12 +5,19 @@ report reads the stored runs, series and analysis CSVs (running `analyze` first 
 analysis is missing or older than the stored runs) and draws what the data support:
 
 * daily series present: ``vicious_cycle``, ``channel_mix``, ``sales_time``;
-* paired deltas: ``relationship_<output>_vs_<factor>`` with the tipping point, for a 1- or
-  2-factor design every factor, otherwise the factors with a tipping point inside their
-  range (else the most influential one);
+* paired differences, for every comparison and contrast of the experiment:
+  ``relationship_<output>_vs_<factor>`` (the version-1 comparison ``delta``) or
+  ``<name>_<output>_vs_<factor>`` with the tipping point, for a 1- or 2-factor design
+  every factor, otherwise the factors with a tipping point inside their range (else the
+  most influential one);
 * Sobol designs: ``sobol_<target>``; Morris designs: ``morris_<target>``;
-* ``tipping_map_<output>`` when a 2-D map was computed;
-* ``bisection_<output>_<factor>`` for every `relsim tipping` refinement stored.
+* ``tipping_map_<stem>`` when a 2-D map was computed (``<stem>`` is ``<output>`` for
+  ``delta``, ``<name>_<output>`` otherwise);
+* ``bisection_<stem>_<factor>`` for every `relsim tipping` refinement stored (one per
+  ``--by`` level, plus ``tipping_by_<stem>_<factor>__by_<F>``: the tipping point against
+  the level).
+
+Axis labels of a difference name it (``Δ profit`` over ``relationship − transactional``).
 
 * no ``[compare]``: ``output_<output>_vs_<factor>`` (each output against the factors, one
   colour per regime) and the table ``outputs_<output>`` for small designs.
@@ -32,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from relsim.analysis import deltas as dl
 from relsim.analysis import figures as fg
 from relsim.analysis.analyze import analyze_results, check_complete
 from relsim.analysis.deltas import delta_name, t_interval
@@ -146,55 +154,140 @@ def _ordered_outputs(outputs: list[str]) -> list[str]:
     return sorted(outputs, key=lambda o: (o != PREFERRED_OUTPUT, outputs.index(o)))
 
 
+def _plain_rows(tipping: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Tipping rows of the experiment's own scenario (no ``--set`` or ``--by``)."""
+    if tipping is None:
+        return None
+    keep = np.ones(len(tipping), dtype=bool)
+    for col in ("fixed", "by_factor"):
+        if col in tipping.columns:
+            keep &= tipping[col].fillna("").astype(str).eq("").to_numpy()
+    return tipping[keep]
+
+
 def _delta_factors(results: Results, tipping: pd.DataFrame | None, sobol: pd.DataFrame | None
                    ) -> list[str]:
     factors = [f for f in results.factors if f in results.design.columns]
     if len(factors) <= 2:
         return factors
     chosen = []
+    tipping = _plain_rows(tipping)
     if tipping is not None and not tipping.empty:
         chosen = tipping[np.isfinite(tipping["threshold"])]["factor"].tolist()
+        chosen = [f for f in dict.fromkeys(chosen) if f in factors]
     if not chosen and sobol is not None and not sobol.empty:
         chosen = [sobol.sort_values("ST", ascending=False)["factor"].iloc[0]]
     return chosen or factors[:1]
 
 
+def _differences(results: Results) -> list[dl.Difference]:
+    try:
+        return dl.differences(results.comparisons, results.contrasts)
+    except ValueError:
+        return []
+
+
+def diff_label(diff: dl.Difference, output: str) -> str:
+    """Axis label of a difference of ``output``: ``Δ <output label>`` over what it is."""
+    if diff.kind == "contrast":  # two lines: it is long
+        first, _, second = diff.description.partition(") − (")
+        return f"Δ {fg.label(output)}\n{first})\n− ({second}"
+    return f"Δ {fg.label(output)}\n{diff.description}"
+
+
+def _relabel(fig, old: str, new: str):
+    """Replace ``old`` by ``new`` in every axis label, title and figure text.
+
+    The figures name a delta ``relationship − sacred``; a comparison names its own regimes.
+    """
+    if not old or old == new:
+        return fig
+    for ax in fig.axes:
+        for get, put in ((ax.get_xlabel, ax.set_xlabel), (ax.get_ylabel, ax.set_ylabel),
+                         (ax.get_title, ax.set_title)):
+            if old in get():
+                put(get().replace(old, new))
+    for text in fig.texts:
+        if old in text.get_text():
+            text.set_text(text.get_text().replace(old, new))
+    return fig
+
+
+def _value_vs_factor(rows: pd.DataFrame, factor: str, output: str, tip: pd.Series | None,
+                     old: str, new: str):
+    return _relabel(fg.relationship_vs_factor(rows, factor, delta_name(output), tip), old, new)
+
+
+def _tip_for(tipping: pd.DataFrame | None, factor: str) -> pd.Series | None:
+    """The tipping row drawn on a factor's figure: a plain bisection, else the logistic."""
+    tipping = _plain_rows(tipping)
+    if tipping is None or factor not in set(tipping["factor"]):
+        return None
+    rows = tipping[tipping["factor"] == factor]
+    if "method" in rows.columns and (rows["method"] == "bisection").any():
+        rows = rows[rows["method"] == "bisection"]
+    return rows.iloc[0]
+
+
 def _delta_figures(results: Results, out: _Writer) -> None:
     analysis = results.analysis_dir
-    for output in _ordered_outputs(results.outputs):
-        rows = _read_csv(analysis / f"delta_{output}.csv")
-        if rows is None:
-            continue
-        tipping = _read_csv(analysis / f"tipping_{output}.csv")
-        sobol = _read_csv(analysis / f"sobol_{delta_name(output)}.csv")
-        for factor in _delta_factors(results, tipping, sobol):
-            tip = None
-            if tipping is not None and factor in set(tipping["factor"]):
-                logistic = tipping[tipping["factor"] == factor]
-                if "method" in logistic.columns and (logistic["method"] == "bisection").any():
-                    logistic = logistic[logistic["method"] == "bisection"]
-                tip = logistic.iloc[0]
-            out.figure(f"relationship_{output}_vs_{factor}",
-                       lambda f=factor, t=tip, r=rows, o=output: fg.relationship_vs_factor(
-                           r, f, delta_name(o), t))
-        if len(rows) <= MAX_TABLE_ROWS:
-            keep = [c for c in rows.columns if c != "row"]
-            out.table(rows[keep], f"delta_{output}",
-                      f"Relationship value ({output}, relationship minus sacred) per design "
-                      "point: mean over replicates, 95% t interval, SD, replicates.")
-        if tipping is not None and not tipping.empty:
-            out.table(tipping, f"tipping_{output}",
-                      f"Tipping points of the {output} relationship value (relationship "
-                      "minus sacred): logistic, where P(delta > 0) crosses 1/2, with a 95% "
-                      "bootstrap interval; bisection, the bracket around the sign change "
-                      "of the mean. Empty where there is no crossing in the factor's range.",
-                      TIPPING_LATEX_COLUMNS)
-        grid = _read_csv(analysis / f"tipping_map_{output}.csv")
-        if grid is not None and not grid.empty:
-            replicates = results.manifest.get("replicates")
-            out.figure(f"tipping_map_{output}",
-                       lambda g=grid, o=output, r=replicates: fg.tipping_map_plot(
-                           g, delta_name(o), r if isinstance(r, int) else None))
+    for diff in _differences(results):
+        for output in _ordered_outputs(results.outputs):
+            _difference_figures(results, out, analysis, diff, output)
+
+
+def _difference_figures(results: Results, out: _Writer, analysis: Path, diff: dl.Difference,
+                        output: str) -> None:
+    stem = diff.stem(output)
+    rows = _read_csv(analysis / f"delta_{stem}.csv")
+    if rows is None:
+        return
+    tipping = _read_csv(analysis / f"tipping_{stem}.csv")
+    sobol = _read_csv(analysis / f"sobol_{diff.column(output)}.csv")
+    old, new = fg.label(delta_name(output)), diff_label(diff, output)
+    for factor in _delta_factors(results, tipping, sobol):
+        tip = _tip_for(tipping, factor)
+        out.figure(f"{diff.figure_stem(output)}_vs_{factor}",
+                   lambda f=factor, t=tip: _value_vs_factor(rows, f, output, t, old, new))
+    what = f"{diff.name}: {diff.description}".replace("−", "-")  # ASCII for LaTeX
+    if len(rows) <= MAX_TABLE_ROWS:
+        keep = [c for c in rows.columns if c != "row"]
+        out.table(rows[keep], f"delta_{stem}",
+                  f"{output} difference ({what}) per design point: mean over paired "
+                  "replicates (common seeds), 95% t interval, SD, replicates.")
+    if tipping is not None and not tipping.empty:
+        latex = TIPPING_LATEX_COLUMNS + [
+            c for c in ("by_factor", "by_value", "fixed") if c in tipping.columns
+            and tipping[c].fillna("").astype(str).ne("").any()]
+        out.table(tipping, f"tipping_{stem}",
+                  f"Tipping points of the {output} difference ({what}): logistic, where "
+                  "P(difference > 0) crosses 1/2, with a 95% bootstrap interval; bisection, "
+                  "the bracket around the sign change of the mean (fixed: parameters held by "
+                  "--set; by: one bisection per level). Empty where there is no crossing in "
+                  "the factor's range.", latex)
+    grid = _read_csv(analysis / f"tipping_map_{stem}.csv")
+    if grid is not None and not grid.empty:
+        replicates = results.manifest.get("replicates")
+        out.figure(f"tipping_map_{stem}",
+                   lambda g=grid, o=output, r=replicates: _relabel(fg.tipping_map_plot(
+                       g, delta_name(o), r if isinstance(r, int) else None), old, new))
+
+
+def _points_meta(path: Path, points: pd.DataFrame, results: Results,
+                 diffs: list[dl.Difference]) -> tuple[dl.Difference, str, str] | None:
+    """(difference, output, factor) of a stored bisection's points file, or None."""
+    by_name = {d.name: d for d in diffs}
+    if {"compare", "output", "bisected"} <= set(points.columns) and len(points):
+        diff = by_name.get(str(points["compare"].iloc[0]))
+        if diff is None:
+            return None
+        return diff, str(points["output"].iloc[0]), str(points["bisected"].iloc[0])
+    v1 = next((d for d in diffs if d.is_v1), None) or (diffs[0] if diffs else None)
+    for output in results.outputs:  # version-1 files: tipping_points_<output>_<factor>.csv
+        prefix = f"tipping_points_{output}_"
+        if path.stem.startswith(prefix) and path.stem[len(prefix):] in points.columns:
+            return (v1, output, path.stem[len(prefix):]) if v1 is not None else None
+    return None
 
 
 def _output_factors(results: Results, output: str) -> list[str]:
@@ -233,36 +326,104 @@ def _output_figures(results: Results, out: _Writer) -> None:
 
 
 def _bisection_figures(results: Results, out: _Writer) -> None:
-    """Relationship value at the points `relsim tipping` evaluated, with its bracket."""
+    """The value at the points `relsim tipping` evaluated, with its bracket."""
     analysis = results.analysis_dir
+    diffs = _differences(results)
     for path in sorted(analysis.glob("tipping_points_*.csv")):
         points = pd.read_csv(path)
-        tipping_path = None
-        for output in results.outputs:
-            prefix = f"tipping_points_{output}_"
-            if path.stem.startswith(prefix) and path.stem[len(prefix):] in points.columns:
-                factor, tipping_path = path.stem[len(prefix):], analysis / f"tipping_{output}.csv"
-                break
-        if tipping_path is None:
+        meta = _points_meta(path, points, results, diffs)
+        if meta is None:
             continue
-        tip = None
-        table = _read_csv(tipping_path)
+        diff, output, factor = meta
+        stem = diff.stem(output)
+        table = _read_csv(analysis / f"tipping_{stem}.csv")
+        fixed = str(points["fixed"].fillna("").iloc[0]) if "fixed" in points.columns else ""
+        by = str(points["by_factor"].fillna("").iloc[0]) if "by_factor" in points.columns else ""
+        rows = pd.DataFrame()
         if table is not None and "method" in table.columns:
             rows = table[(table["factor"] == factor) & (table["method"] == "bisection")]
+            for col, value in (("fixed", fixed), ("by_factor", by)):
+                if col in rows.columns:
+                    rows = rows[rows[col].fillna("").astype(str) == value]
+                elif value:
+                    rows = rows.iloc[0:0]
+        old, new = fg.label(delta_name(output)), diff_label(diff, output)
+        if fixed:
+            new += f"\n({fixed})"
+        figure = "bisection_" + path.stem[len("tipping_points_"):]
+        if not by:
             tip = rows.iloc[0] if not rows.empty else None
-        out.figure(f"bisection_{output}_{factor}",
-                   lambda p=points, f=factor, t=tip, o=output: fg.relationship_vs_factor(
-                       p, f, delta_name(o), t))
+            out.figure(figure, lambda p=points, f=factor, t=tip, o=output, a=old, b=new:
+                       _value_vs_factor(p, f, o, t, a, b))
+            continue
+        for level, part in points.groupby("by_value", sort=True):
+            match = rows[np.isclose(rows["by_value"].astype(float), float(level))] if (
+                not rows.empty) else rows
+            tip = match.iloc[0] if not match.empty else None
+            part = part.dropna(subset=[factor])
+            label = f"{new}\n{by} = {level:g}"
+            out.figure(f"{figure}_{level:g}",
+                       lambda p=part, f=factor, t=tip, o=output, a=old, b=label:
+                       _value_vs_factor(p, f, o, t, a, b))
+        if not rows.empty:
+            out.figure("tipping_by_" + path.stem[len("tipping_points_"):],
+                       lambda r=rows, f=factor, b=by, d=diff, o=output: tipping_by_plot(
+                           r, f, b, d, o))
+
+
+def tipping_by_plot(rows: pd.DataFrame, factor: str, by: str, diff: dl.Difference,
+                    output: str):
+    """The tipping point along ``factor`` against the levels of ``by`` (`--by`).
+
+    Each level's bisection bracket is a vertical bar around its estimate; a level without
+    a sign change in the searched range is marked at the bottom edge and named.
+    """
+    import matplotlib.pyplot as plt
+
+    data = rows.assign(by_value=rows["by_value"].astype(float)).sort_values("by_value")
+    fig, ax = plt.subplots(figsize=(fg.SINGLE_COLUMN_IN, 2.6))
+    ok = data[np.isfinite(data["threshold"].astype(float))]
+    if not ok.empty:
+        yerr = np.vstack([ok["threshold"] - ok["ci_low"], ok["ci_high"] - ok["threshold"]])
+        ax.errorbar(ok["by_value"], ok["threshold"], yerr=np.abs(yerr), fmt="o-",
+                    markersize=3, capsize=2, linewidth=1,
+                    label="tipping point (secant), bisection bracket")
+    missing = data[~np.isfinite(data["threshold"].astype(float))]
+    for value in missing["by_value"]:
+        ax.annotate("none", xy=(value, 0.0), xycoords=("data", "axes fraction"),
+                    ha="center", va="bottom", fontsize=7, color="0.3")
+    if not missing.empty:
+        ax.plot([], [], " ", label="none: no sign change in the searched range")
+    ax.set_xlabel(fg.label(by))
+    ax.set_ylabel(f"tipping point along {fg.label(factor)}")
+    ax.set_title(f"Δ {fg.label(output)}: {diff.description}", fontsize=8)
+    ax.legend(frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.08), fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _target_labels(results: Results) -> dict[str, tuple[str, str]]:
+    """Difference target -> (the figures' own title of it, the title naming it)."""
+    labels = {}
+    for diff in _differences(results):
+        for output in results.outputs:
+            target = diff.column(output)
+            labels[target] = (fg.sobol_title(target), diff_label(diff, output).replace(
+                "\n", ", "))
+    return labels
 
 
 def _index_figures(results: Results, out: _Writer) -> None:
     analysis = results.analysis_dir
+    labels = _target_labels(results)
     for path in sorted(analysis.glob("sobol_*.csv")):
         target = path.stem[len("sobol_"):]
         table = pd.read_csv(path)
         noise = (float(table["replicate_noise_share"].iloc[0])
                  if "replicate_noise_share" in table.columns else None)
-        out.figure(f"sobol_{target}", lambda t=table, n=noise, g=target: fg.sobol_bars(t, g, n))
+        old, new = labels.get(target, ("", ""))
+        out.figure(f"sobol_{target}", lambda t=table, n=noise, g=target, a=old, b=new:
+                   _relabel(fg.sobol_bars(t, g, n), a, b) if a else fg.sobol_bars(t, g, n))
         share = "" if noise is None or not np.isfinite(noise) else (
             f" Replicate noise: {noise:.0%} of the variance of the row means.")
         out.table(table, f"sobol_{target}",
@@ -275,7 +436,9 @@ def _index_figures(results: Results, out: _Writer) -> None:
     for path in sorted(analysis.glob("morris_*.csv")):
         target = path.stem[len("morris_"):]
         table = pd.read_csv(path)
-        out.figure(f"morris_{target}", lambda t=table, g=target: fg.morris_plot(t, g))
+        old, new = labels.get(target, ("", ""))
+        out.figure(f"morris_{target}", lambda t=table, g=target, a=old, b=new: _relabel(
+            fg.morris_plot(t, g), a, b) if a else fg.morris_plot(t, g))
         out.table(table, f"morris_{target}",
                   f"Morris screening of {target}: mu*, its 95% half-width, sigma.",
                   MORRIS_LATEX_COLUMNS)

@@ -612,15 +612,15 @@ def _validate_against_params(ctx: _Context, params_cls: Any, exp_params: dict,
         table = f"regimes.{regime}" if regime else "params"
         base = {**exp_params, **overrides}
         check(table, base)
+        for name in axes:
+            for end in AXIS_RANGE:
+                check(f"axes.{name}", {**base, name: end}, f"the end at {end:g}: ")
         for f in factors:
             points = f.values if f.values is not None else (f.low, f.high)
             label = "value" if f.values is not None else "bound"
             for point in points:
                 check("factors", {**base, f.name: point},
                       f"factor '{f.name}' {label} {point!r}: ")
-        for name in axes:
-            for end in AXIS_RANGE:
-                check(f"axes.{name}", {**base, name: end}, f"the end at {end:g}: ")
     defaults = resolved.as_dict() if hasattr(resolved, "as_dict") else None
     ints = {n for n, s in specs.items() if getattr(s, "kind", float) is int}
     return {"defaults": defaults, "integers": ints, "names": set(specs) or None}
@@ -725,12 +725,14 @@ def parse_experiment(data: Mapping[str, Any], where: str = "<mapping>",
     _check_axis_clashes(ctx, axes, params, factors, regimes,
                         set(params_cls.specs()) if hasattr(params_cls, "specs") else None)
     if params_cls is not None:
+        specs = params_cls.specs() if hasattr(params_cls, "specs") else {}
+        ints = {n for n, sp in specs.items() if getattr(sp, "kind", float) is int}
+        axes = {n: Axis(n, a.ends, frozenset(p for p in a.ends if p in ints))
+                for n, a in axes.items()}
         checked = _validate_against_params(ctx, params_cls, params, factors, regimes, axes)
         defaults = checked["defaults"]
         factors = [Factor(f.name, f.low, f.high, f.values, f.name in checked["integers"])
                    for f in factors]
-        axes = {n: Axis(n, a.ends, frozenset(p for p in a.ends if p in checked["integers"]))
-                for n, a in axes.items()}
     return Experiment(
         name=name, model=model, design=design, seed=seed, samples=samples,
         replicates=replicates, outputs=tuple(outputs), params=params, factors=tuple(factors),

@@ -68,3 +68,30 @@ def crash(params: dict, seed: int) -> dict[str, float]:
     if params["x1"] > 0.5:
         os._exit(3)
     return {"y": params["x1"]}
+
+
+#: `styled`: slope of the relationship value along x + z where the schedule is breakable.
+STYLED_SLOPE = 4.0
+#: `styled`: where x + z makes the breakable plant's relationship value zero.
+STYLED_ZERO = 0.6
+#: `styled`: relationship value (a cost) in a sacred plant, whatever x and z.
+STYLED_SACRED = -1.0
+
+
+def styled(params: dict, seed: int) -> dict[str, float]:
+    """A regime-aware toy with known comparisons (reads regime parameters ``rel``, ``disc``).
+
+    ``profit`` = 100 + common noise (sd 10, the same for every regime with the seed, so it
+    cancels in paired differences) + ``rel`` x (breakable: 4 (x + z - 0.6); sacred: -1) +
+    ``rel`` x own noise (sd 0.05). So with ``rel`` 1/0 and ``disc`` 0/1:
+    relationship - transactional = 4 (x + z - 0.6), sacred_relationship - sacred = -1, and
+    their contrast (sacred's minus breakable's) = -1 - 4 (x + z - 0.6). ``w`` is inert.
+    """
+    rng = np.random.default_rng(seed)
+    common = rng.normal(0.0, 10.0)
+    own = rng.normal(0.0, 0.05)
+    x, z = float(params.get("x", 0.5)), float(params.get("z", 0.0))
+    rel, disc = float(params.get("rel", 0.0)), float(params.get("disc", 0.0))
+    value = rel * ((1.0 - disc) * STYLED_SLOPE * (x + z - STYLED_ZERO) + disc * STYLED_SACRED)
+    return {"profit": 100.0 + common + value + rel * own, "otd": 0.8 + 0.1 * disc,
+            "x_seen": x, "z_seen": z, "w_seen": float(params.get("w", 0.0))}
