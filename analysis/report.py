@@ -154,6 +154,11 @@ def _ordered_outputs(outputs: list[str]) -> list[str]:
     return sorted(outputs, key=lambda o: (o != PREFERRED_OUTPUT, outputs.index(o)))
 
 
+def _blank(values: pd.Series) -> pd.Series:
+    """Text of a column that may hold NaN for empty (CSV round trips turn "" into NaN)."""
+    return values.astype(object).where(values.notna(), "").astype(str)
+
+
 def _plain_rows(tipping: pd.DataFrame | None) -> pd.DataFrame | None:
     """Tipping rows of the experiment's own scenario (no ``--set`` or ``--by``)."""
     if tipping is None:
@@ -161,7 +166,7 @@ def _plain_rows(tipping: pd.DataFrame | None) -> pd.DataFrame | None:
     keep = np.ones(len(tipping), dtype=bool)
     for col in ("fixed", "by_factor"):
         if col in tipping.columns:
-            keep &= tipping[col].fillna("").astype(str).eq("").to_numpy()
+            keep &= _blank(tipping[col]).eq("").to_numpy()
     return tipping[keep]
 
 
@@ -258,7 +263,7 @@ def _difference_figures(results: Results, out: _Writer, analysis: Path, diff: dl
     if tipping is not None and not tipping.empty:
         latex = TIPPING_LATEX_COLUMNS + [
             c for c in ("by_factor", "by_value", "fixed") if c in tipping.columns
-            and tipping[c].fillna("").astype(str).ne("").any()]
+            and _blank(tipping[c]).ne("").any()]
         out.table(tipping, f"tipping_{stem}",
                   f"Tipping points of the {output} difference ({what}): logistic, where "
                   "P(difference > 0) crosses 1/2, with a 95% bootstrap interval; bisection, "
@@ -337,14 +342,14 @@ def _bisection_figures(results: Results, out: _Writer) -> None:
         diff, output, factor = meta
         stem = diff.stem(output)
         table = _read_csv(analysis / f"tipping_{stem}.csv")
-        fixed = str(points["fixed"].fillna("").iloc[0]) if "fixed" in points.columns else ""
-        by = str(points["by_factor"].fillna("").iloc[0]) if "by_factor" in points.columns else ""
+        fixed = _blank(points["fixed"]).iloc[0] if "fixed" in points.columns else ""
+        by = _blank(points["by_factor"]).iloc[0] if "by_factor" in points.columns else ""
         rows = pd.DataFrame()
         if table is not None and "method" in table.columns:
             rows = table[(table["factor"] == factor) & (table["method"] == "bisection")]
             for col, value in (("fixed", fixed), ("by_factor", by)):
                 if col in rows.columns:
-                    rows = rows[rows[col].fillna("").astype(str) == value]
+                    rows = rows[_blank(rows[col]) == value]
                 elif value:
                     rows = rows.iloc[0:0]
         old, new = fg.label(delta_name(output)), diff_label(diff, output)
@@ -379,25 +384,30 @@ def tipping_by_plot(rows: pd.DataFrame, factor: str, by: str, diff: dl.Differenc
     a sign change in the searched range is marked at the bottom edge and named.
     """
     import matplotlib.pyplot as plt
+    import seaborn as sns
+    from matplotlib.transforms import blended_transform_factory
 
     data = rows.assign(by_value=rows["by_value"].astype(float)).sort_values("by_value")
     fig, ax = plt.subplots(figsize=(fg.SINGLE_COLUMN_IN, 2.6))
-    ok = data[np.isfinite(data["threshold"].astype(float))]
+    found = np.isfinite(data["threshold"].astype(float)).to_numpy()
+    ok, missing = data[found], data[~found]
     if not ok.empty:
         yerr = np.vstack([ok["threshold"] - ok["ci_low"], ok["ci_high"] - ok["threshold"]])
         ax.errorbar(ok["by_value"], ok["threshold"], yerr=np.abs(yerr), fmt="o-",
                     markersize=3, capsize=2, linewidth=1,
-                    label="tipping point (secant), bisection bracket")
-    missing = data[~np.isfinite(data["threshold"].astype(float))]
-    for value in missing["by_value"]:
-        ax.annotate("none", xy=(value, 0.0), xycoords=("data", "axes fraction"),
-                    ha="center", va="bottom", fontsize=7, color="0.3")
+                    label=f"Δ {fg.label(output)}, {diff.description}:\n"
+                          "tipping point (secant) and bisection bracket")
     if not missing.empty:
-        ax.plot([], [], " ", label="none: no sign change in the searched range")
+        bottom = blended_transform_factory(ax.transData, ax.transAxes)
+        ax.plot(missing["by_value"], np.zeros(len(missing)), "x", color="0.3",
+                transform=bottom, clip_on=False, label="no sign change in the searched range")
+    levels = data["by_value"].to_numpy(float)
+    span = float(levels.max() - levels.min()) or 1.0
+    ax.set_xlim(levels.min() - 0.05 * span, levels.max() + 0.05 * span)
     ax.set_xlabel(fg.label(by))
-    ax.set_ylabel(f"tipping point along {fg.label(factor)}")
-    ax.set_title(f"Δ {fg.label(output)}: {diff.description}", fontsize=8)
-    ax.legend(frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.08), fontsize=7)
+    ax.set_ylabel(f"tipping point along\n{fg.label(factor)}")
+    ax.legend(frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.0), borderaxespad=0.2)
+    sns.despine(fig)
     fig.tight_layout()
     return fig
 

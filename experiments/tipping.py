@@ -312,6 +312,11 @@ def _file_tag(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "-", text).strip("-")
 
 
+def _blank(values: pd.Series) -> pd.Series:
+    """Text of a column that may hold NaN for empty (CSV round trips turn "" into NaN)."""
+    return values.astype(object).where(values.notna(), "").astype(str)
+
+
 def _merge_table(path: Path, rows: list[dict]) -> None:
     """Replace the bisection rows of the same scenario in ``tipping_<stem>.csv``.
 
@@ -328,8 +333,8 @@ def _merge_table(path: Path, rows: list[dict]) -> None:
                 old[col] = ""
         first = rows[0]
         same = ((old["factor"] == first["factor"]) & (old["method"] == "bisection")
-                & (old["fixed"].fillna("").astype(str) == first["fixed"])
-                & (old["by_factor"].fillna("").astype(str) == first["by_factor"]))
+                & (_blank(old["fixed"]) == first["fixed"])
+                & (_blank(old["by_factor"]) == first["by_factor"]))
         new = pd.concat([old[~same], new], ignore_index=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     new.to_csv(path, index=False)

@@ -347,3 +347,121 @@ def test_results_stored_by_version_1_still_analyse(tmp_path, stored):
     rows = pd.read_csv(root / "analysis" / "delta_profit.csv")
     np.testing.assert_allclose(rows["mean"], 3.0 * (rows["chaos"] - 0.5), atol=0.2)
     assert (root / "analysis" / "tipping_profit.csv").is_file()
+
+
+# --------------------------------------------------------------------------- relsim tipping
+
+
+def tipping(path: Path, out: Path, *args: str) -> int:
+    return cli.main(["tipping", str(path), "--out", str(out), "--workers", "1", *args])
+
+
+def bisection_rows(out: Path, stem: str) -> pd.DataFrame:
+    table = pd.read_csv(out / "v2" / "analysis" / f"tipping_{stem}.csv")
+    return table[table["method"] == "bisection"]
+
+
+def test_tipping_follows_the_chosen_comparison_along_the_axis(tmp_path, capsys):
+    path, out = experiment(tmp_path), tmp_path / "out"
+    assert tipping(path, out, "--compare", "relationship_value", "--factor", "chaos",
+                   "--width", "0.01") == 0
+    row = bisection_rows(out, "relationship_value_profit").iloc[0]
+    assert row["ci_high"] - row["ci_low"] <= 0.01
+    assert row["ci_low"] <= CHAOS_ZERO <= row["ci_high"]
+    assert row["direction"] == "increasing" and "at chaos" in row["note"]
+    printed = flat(capsys.readouterr().out)
+    assert "tipping point of relationship_value profit along chaos" in printed
+    assert (out / "v2" / "analysis" / "tipping_points_relationship_value_profit_chaos.csv"
+            ).is_file()
+    # a contrast is followed like a comparison: its four regimes share each seed
+    assert tipping(path, out, "--compare", "sacred_shrinks", "--factor", "chaos",
+                   "--width", "0.01") == 0
+    row = bisection_rows(out, "sacred_shrinks_profit").iloc[0]
+    assert row["ci_low"] <= CONTRAST_ZERO <= row["ci_high"]
+    assert row["direction"] == "decreasing"
+
+
+def test_tipping_set_fixes_other_parameters_and_records_them(tmp_path):
+    path, out = experiment(tmp_path), tmp_path / "out"
+    args = ["--compare", "relationship_value", "--factor", "x", "--low", "0", "--high", "1",
+            "--width", "0.01"]
+    assert tipping(path, out, *args, "--set", "z=0.1") == 0
+    assert tipping(path, out, *args) == 0  # the file's own scenario: z at its default 0
+    rows = bisection_rows(out, "relationship_value_profit")
+    assert len(rows) == 2
+    fixed = rows[rows["fixed"].fillna("") == "z=0.1"].iloc[0]
+    plain = rows[rows["fixed"].fillna("") == ""].iloc[0]
+    assert fixed["ci_low"] <= STYLED_ZERO - 0.1 <= fixed["ci_high"]
+    assert plain["ci_low"] <= STYLED_ZERO <= plain["ci_high"]
+    assert tipping(path, out, *args, "--set", "z=0.1") == 0  # a rerun replaces its row
+    assert len(bisection_rows(out, "relationship_value_profit")) == 2
+
+
+def test_tipping_by_gives_one_tipping_point_per_level(tmp_path, capsys):
+    path, out = experiment(tmp_path), tmp_path / "out"
+    assert sweep(path, out) == 0
+    args = ["--compare", "relationship_value", "--factor", "x", "--low", "0", "--high", "1",
+            "--width", "0.01", "--by", "z=0,0.2,0.7"]
+    assert tipping(path, out, *args) == 0
+    rows = bisection_rows(out, "relationship_value_profit").sort_values("by_value")
+    assert list(rows["by_factor"]) == ["z"] * 3 and list(rows["by_value"]) == [0, 0.2, 0.7]
+    for _, row in rows.iloc[:2].iterrows():  # x + z crosses 0.6 at x = 0.6 - z
+        assert row["ci_low"] <= STYLED_ZERO - row["by_value"] <= row["ci_high"]
+    assert np.isnan(rows.iloc[2]["threshold"]) and "same sign" in rows.iloc[2]["note"]
+    assert "none" in flat(capsys.readouterr().out)
+    assert tipping(path, out, *args) == 0  # rerun: replaced, not duplicated
+    assert len(bisection_rows(out, "relationship_value_profit")) == 3
+    result = build_report(out / "v2", seed=3)
+    figures = {p.stem for p in result.figures}
+    stem = "relationship_value_profit_x__by_z"
+    assert {f"bisection_{stem}_0", f"bisection_{stem}_0.2", f"tipping_by_{stem}"} <= figures
+
+
+BAD_TIPPING = {
+    "unknown comparison": (["--compare", "relationship_vaule", "--factor", "chaos"],
+                           "has no comparison or contrast of that name; did you mean "
+                           "'relationship_value'"),
+    "set the bisected factor": (["--compare", "delta", "--factor", "chaos", "--set",
+                                 "chaos=0.2"], "'chaos' is the bisected factor"),
+    "by the bisected factor": (["--compare", "delta", "--factor", "chaos", "--by", "chaos"],
+                               "--by chaos is the bisected factor itself"),
+    "set a regime's parameter": (["--compare", "delta", "--factor", "chaos", "--set",
+                                  "disc=0.5"], "'disc' is overridden by regime"),
+    "set an axis that moves the factor": (
+        ["--compare", "delta", "--factor", "x", "--low", "0", "--high", "1", "--set",
+         "chaos=0.5"], "axis 'chaos' moves ['x']"),
+    "malformed set": (["--compare", "delta", "--factor", "chaos", "--set", "z"],
+                      "--set expects NAME=VALUE"),
+    "by levels unknown": (["--compare", "delta", "--factor", "chaos", "--by", "w"],
+                          "its levels are unknown; list them"),
+    "axis range left": (["--compare", "delta", "--factor", "chaos", "--high", "2"],
+                        "leaves the axis range [0, 1]"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TIPPING))
+def test_bad_tipping_scenarios_exit_2(case, tmp_path, capsys):
+    args, expected = BAD_TIPPING[case]
+    assert tipping(experiment(tmp_path), tmp_path / "out", *args) == 2
+    err = capsys.readouterr().err
+    assert expected in flat(err), flat(err)
+    assert "Traceback" not in err
+
+
+def test_tipping_without_compare_among_several_comparisons_exits_2(tmp_path, capsys):
+    body = AXIS + GRID + REGIMES + COMPARE.replace('delta = ["relationship", "sacred"]\n', "")
+    path = experiment(tmp_path, body=body)
+    assert tipping(path, tmp_path / "out", "--factor", "chaos") == 2
+    err = flat(capsys.readouterr().err)
+    assert "has 3 comparisons and contrasts" in err and "choose one with --compare" in err
+
+
+def test_tipping_set_is_validated_against_the_models_params(tmp_path, capsys):
+    path = tmp_path / "exp.toml"
+    path.write_text(CHECKED.format(name="c", design="lhs", samples="samples = 4",
+                                   replicates=1)
+                    + "[factors]\nutilization = [0.6, 0.9]\n[regimes.a]\ndiscipline = 0.0\n"
+                      "[regimes.b]\ndiscipline = 1.0\n[compare]\nd = [\"a\", \"b\"]\n")
+    assert tipping(path, tmp_path / "out", "--factor", "utilization", "--set",
+                   "process_cv=7") == 2
+    assert "parameter 'process_cv' = 7" in flat(capsys.readouterr().err)
