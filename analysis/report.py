@@ -418,8 +418,8 @@ def _target_labels(results: Results) -> dict[str, tuple[str, str]]:
     for diff in _differences(results):
         for output in results.outputs:
             target = diff.column(output)
-            labels[target] = (fg.sobol_title(target), diff_label(diff, output).replace(
-                "\n", ", "))
+            labels[target] = (fg.sobol_title(target),
+                              f"Δ {fg.label(output)}, {diff.description}")
     return labels
 
 

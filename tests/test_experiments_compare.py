@@ -287,10 +287,14 @@ def test_an_axis_is_a_factor_in_every_design(tmp_path, design, samples):
     np.testing.assert_allclose(runs["z_seen"], 0.2 * runs["chaos"])
     report = analyze_path(out / design, seed=1)
     kind = "morris" if design == "morris" else "sobol"
+    analysis = out / design / "analysis"
     if design != "lhs":
-        table = pd.read_csv(out / design / "analysis" / f"{kind}_relationship_value_profit.csv")
-        assert set(table["factor"]) == {"chaos", "w"}
-    assert (out / design / "analysis" / "delta_sacred_shrinks_profit.csv").is_file()
+        for target in ("relationship_value_profit", "sacred_shrinks_profit", "delta_profit"):
+            table = pd.read_csv(analysis / f"{kind}_{target}.csv")
+            assert set(table["factor"]) == {"chaos", "w"}
+    for stem in ("profit", "relationship_value_profit", "sacred_shrinks_profit"):
+        assert (analysis / f"delta_{stem}.csv").is_file()
+        assert (analysis / f"tipping_map_{stem}.csv").is_file()
     assert report.files
 
 
