@@ -11,7 +11,9 @@ Modules and their main entry points:
   ``<experiment>/analysis/*.csv`` (`relsim analyze`).
 - `analysis.sensitivity`: `sobol_indices`, `morris_indices` (SALib, seeded),
   `row_means`, `replicate_noise_share`.
-- `analysis.deltas`: `paired_deltas(runs, a, b, outputs)`, `row_summary`, `t_interval`.
+- `analysis.deltas`: `differences(comparisons, contrasts)` (one `Difference` per
+  comparison or contrast), `paired_differences(runs, diff, outputs)`,
+  `paired_deltas(runs, a, b, outputs)`, `row_summary`, `t_interval`.
 - `analysis.tipping`: `logistic_tipping`, `tipping_table`, `tipping_map`,
   `bisect_sign_change` (pure; `experiments.tipping` supplies the model evaluations).
 - `analysis.outputs`: `output_rows` (each output per design row and regime) and

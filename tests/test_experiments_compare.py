@@ -469,3 +469,18 @@ def test_tipping_set_is_validated_against_the_models_params(tmp_path, capsys):
     assert tipping(path, tmp_path / "out", "--factor", "utilization", "--set",
                    "process_cv=7") == 2
     assert "parameter 'process_cv' = 7" in flat(capsys.readouterr().err)
+
+
+def test_a_comparison_whose_regime_has_no_runs_is_skipped_with_a_warning(tmp_path):
+    design = pd.DataFrame({"row": np.arange(4), "chaos": np.linspace(0, 1, 4)})
+    runs = runs_from_function(design, lambda p, r, rng: {"profit": 1.0 * (r == "a")},
+                              replicates=2, regimes=["a", "b"])
+    root = write_store(tmp_path, "gap", design="grid", factors={"chaos": [0.0, 1.0]},
+                       design_matrix=design, runs=runs, outputs=["profit"])
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["compare"] = {"delta": ["a", "b"], "other": ["a", "c"]}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    report = analyze_path(root, seed=1)
+    assert any("compare 'other' skipped" in w and "'c'" in w for w in report.warnings)
+    rows = pd.read_csv(root / "analysis" / "delta_profit.csv")
+    np.testing.assert_allclose(rows["mean"], 1.0)
