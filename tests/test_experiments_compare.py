@@ -484,3 +484,17 @@ def test_a_comparison_whose_regime_has_no_runs_is_skipped_with_a_warning(tmp_pat
     assert any("compare 'other' skipped" in w and "'c'" in w for w in report.warnings)
     rows = pd.read_csv(root / "analysis" / "delta_profit.csv")
     np.testing.assert_allclose(rows["mean"], 1.0)
+
+
+def test_an_axis_fixed_in_params_of_a_replicate_design(tmp_path):
+    body = "[params]\nchaos = 0.5\n" + AXIS + REGIMES + COMPARE
+    path = experiment(tmp_path, name="rep", design="replicate", replicates=3, body=body)
+    out = tmp_path / "out"
+    assert sweep(path, out) == 0
+    runs = pd.read_parquet(out / "rep" / "runs")
+    assert (runs["chaos"] == 0.5).all() and (runs["x_seen"] == 0.5).all()
+    np.testing.assert_allclose(runs["z"], 0.1)
+    analyze_path(out / "rep", seed=1)
+    summary = pd.read_csv(out / "rep" / "analysis" / "replicate_summary.csv")
+    rv = summary.set_index("target").loc["relationship_value_profit"]
+    assert rv["ci_low"] <= STYLED_SLOPE * (0.6 - STYLED_ZERO) <= rv["ci_high"]
