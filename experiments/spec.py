@@ -107,7 +107,8 @@ class Axis:
     At coordinate ``t`` in [0, 1] every parameter ``p`` with ends ``(a, b)`` takes
     ``a + t * (b - a)`` (rounded for whole-number parameters): 0 is the first end of every
     parameter, 1 the second. An end may be the larger one (a parameter that falls along
-    the axis, e.g. ``discipline = [1.0, 0.0]`` on a chaos axis).
+    the axis, e.g. ``discipline = [1.0, 0.0]`` on a chaos axis whose regimes leave
+    ``discipline`` alone).
 
     Attributes:
         name: The axis name, used like a parameter in ``[factors]`` and ``[params]``.

@@ -354,6 +354,7 @@ def refine_tipping(
     replicates: int | None = None, max_replicates: int = DEFAULT_MAX_REPLICATES,
     out: str | Path = DEFAULT_OUT, workers: int | None = None, compare: str | None = None,
     fixed: dict[str, Any] | None = None, by: tuple[str, list[Any] | None] | None = None,
+    progress: Any = None,
 ) -> TippingRun:
     """Bisect along ``factor`` to the sign change of a comparison's paired value.
 
@@ -374,6 +375,7 @@ def refine_tipping(
             ``[params]``; recorded in the table's ``fixed`` column.
         by: ``(F, levels)``: one bisection per level of F (levels None: the file's grid
             values of F, else low/middle/high of its range, an axis 0/0.5/1).
+        progress: An object with ``update(n, text)`` told of each evaluated point, or None.
 
     Returns:
         A `TippingRun`.
@@ -407,8 +409,10 @@ def refine_tipping(
     try:
         for level, values in zip(levels, scenarios, strict=True):
             evaluate = _Evaluator(exp, factor, output, integer, pool, terms, values)
+            step = evaluate if progress is None else _reporting(evaluate, progress, factor,
+                                                                 by_name, level)
             try:
-                result = bisect_sign_change(evaluate, lo, hi, width=width, replicates=start,
+                result = bisect_sign_change(step, lo, hi, width=width, replicates=start,
                                             max_replicates=max_replicates)
             except ValueError as exc:
                 if by_name is None:
@@ -451,6 +455,18 @@ def refine_tipping(
     points_path = analysis / f"tipping_points_{stem}_{factor}{tag}.csv"
     pd.concat(points, ignore_index=True).to_csv(points_path, index=False)
     return TippingRun(factor, output, first, table_path, points_path, name, rows, results)
+
+
+def _reporting(evaluate: _Evaluator, progress: Any, factor: str, by: str | None,
+               level: Any):
+    """Wrap an evaluator so that each evaluated point is reported to ``progress``."""
+    where = f"{by} = {level}, " if by else ""
+
+    def step(x: float, index: int, n: int) -> np.ndarray:
+        progress.update(1, f"{where}{factor} = {x:.4g}, {n} replicates")
+        return evaluate(x, index, n)
+
+    return step
 
 
 def evaluate_points(evaluate: _Evaluator) -> list[dict]:
