@@ -375,7 +375,8 @@ def refine_tipping(
             ``[params]``; recorded in the table's ``fixed`` column.
         by: ``(F, levels)``: one bisection per level of F (levels None: the file's grid
             values of F, else low/middle/high of its range, an axis 0/0.5/1).
-        progress: An object with ``update(n, text)`` told of each evaluated point, or None.
+        progress: An `experiments.progress.Progress` (or any object with
+            ``update(n, text)``) told of each evaluated point, or None.
 
     Returns:
         A `TippingRun`.
@@ -485,13 +486,16 @@ def evaluate_points(evaluate: _Evaluator) -> list[dict]:
 
 def run_tipping(args) -> TippingRun:
     """Run `relsim tipping` from parsed arguments and print the estimate."""
-    run = refine_tipping(
-        args.experiment, args.factor, output=args.output, low=args.low, high=args.high,
-        width=args.width, replicates=args.replicates, max_replicates=args.max_replicates,
-        out=args.out or DEFAULT_OUT, workers=getattr(args, "workers", None),
-        compare=getattr(args, "compare", None), fixed=parse_sets(getattr(args, "set", None)),
-        by=parse_by(getattr(args, "by", None)),
-    )
+    from relsim.experiments.progress import Progress
+
+    fixed, by = parse_sets(getattr(args, "set", None)), parse_by(getattr(args, "by", None))
+    with Progress(f"tipping along {args.factor}", unit="point") as bar:
+        run = refine_tipping(
+            args.experiment, args.factor, output=args.output, low=args.low, high=args.high,
+            width=args.width, replicates=args.replicates, max_replicates=args.max_replicates,
+            out=args.out or DEFAULT_OUT, workers=getattr(args, "workers", None),
+            compare=getattr(args, "compare", None), fixed=fixed, by=by, progress=bar,
+        )
     what = f"{run.compare} {run.output}"
     for row, result in zip(run.rows, run.results, strict=True):
         where = f" at {row['by_factor']} = {row['by_value']}" if row["by_factor"] else ""
