@@ -9,11 +9,20 @@ Public API (docs/ODD.md describes the model):
 
 from relsim.model.kpis import KPI_NAMES
 from relsim.model.model import SERIES_COLUMNS, SalesModel, simulate
-from relsim.model.params import PARAMETER_SPECS, REGIMES, SPECS, Params, ParamSpec, sa_problem
+from relsim.model.params import (
+    PARAMETER_SPECS,
+    PLANT_ONLY,
+    REGIMES,
+    SPECS,
+    Params,
+    ParamSpec,
+    sa_problem,
+)
 
 __all__ = [
     "KPI_NAMES",
     "PARAMETER_SPECS",
+    "PLANT_ONLY",
     "REGIMES",
     "SERIES_COLUMNS",
     "SPECS",
