@@ -7,7 +7,7 @@ Public API (docs/ODD.md describes the model):
 - `SalesModel`: the Mesa model for interactive and Mesa-native use.
 """
 
-from relsim.model.kpis import KPI_NAMES
+from relsim.model.kpis import KPI_NAMES, UNDEFINED_OUTPUTS
 from relsim.model.model import SERIES_COLUMNS, SalesModel, simulate
 from relsim.model.params import (
     PARAMETER_SPECS,
@@ -25,6 +25,7 @@ __all__ = [
     "PLANT_ONLY",
     "REGIMES",
     "SERIES_COLUMNS",
+    "UNDEFINED_OUTPUTS",
     "SPECS",
     "ParamSpec",
     "Params",

@@ -40,6 +40,17 @@ STYLE_KPI_NAMES = tuple(
 )
 KPI_NAMES = KPI_NAMES + STYLE_KPI_NAMES
 
+#: Outputs that are NaN *by definition* in some runs, not by failure: a figure of a selling
+#: style without customers (or its difference), prospects of an unbounded market, the
+#: autonomy of relationship-style salespeople where there are none, the complex-deal win
+#: rate without complex deals, and the personal-channel premium without orders in both
+#: channel groups. The sweep runner stores a run whose other outputs are not finite as
+#: ``invalid``; NaN in these is a documented "undefined".
+UNDEFINED_OUTPUTS = frozenset({
+    *STYLE_KPI_NAMES, "prospects_final", "autonomy_final", "complex_win_rate",
+    "personal_channel_premium",
+})
+
 #: The 90th percentile of lead time.
 P90 = 90.0
 
@@ -137,7 +148,8 @@ def compute_kpis(m: SalesModel) -> dict[str, float]:
         "churned": float(t.churned),
         "acquired": float(t.acquired),
         "complex_win_rate": complex_win,
-        "autonomy_final": float(np.mean([sp.autonomy for sp in m.salespeople])),
+        "autonomy_final": _safe_mean(np.array([sp.autonomy for sp in m.salespeople
+                                               if sp.relational])),
         "revenue": revenue,
         "cost": cost,
         "profit": revenue - cost,
