@@ -35,7 +35,7 @@ def resolve_params(regime: str | None, sets: dict[str, float]) -> model.Params:
     if regime is not None:
         if regime not in model.REGIMES:
             raise UserError(
-                f"unknown regime {regime!r}; known regimes: {', '.join(sorted(model.REGIMES))}"
+                f"unknown regime {regime!r}; known regimes: {', '.join(model.REGIMES)}"
             )
         overrides.update(model.REGIMES[regime])
     overrides.update(sets)

@@ -7,15 +7,25 @@ Public API (docs/ODD.md describes the model):
 - `SalesModel`: the Mesa model for interactive and Mesa-native use.
 """
 
-from relsim.model.kpis import KPI_NAMES
+from relsim.model.kpis import KPI_NAMES, UNDEFINED_OUTPUTS
 from relsim.model.model import SERIES_COLUMNS, SalesModel, simulate
-from relsim.model.params import PARAMETER_SPECS, REGIMES, SPECS, Params, ParamSpec, sa_problem
+from relsim.model.params import (
+    PARAMETER_SPECS,
+    PLANT_ONLY,
+    REGIMES,
+    SPECS,
+    Params,
+    ParamSpec,
+    sa_problem,
+)
 
 __all__ = [
     "KPI_NAMES",
     "PARAMETER_SPECS",
+    "PLANT_ONLY",
     "REGIMES",
     "SERIES_COLUMNS",
+    "UNDEFINED_OUTPUTS",
     "SPECS",
     "ParamSpec",
     "Params",

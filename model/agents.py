@@ -3,13 +3,17 @@
 Each mechanism of the article has a method named after it, so a reader can find it:
 
 - ``Customer.padding``: requests padded as trust falls (article step 10).
+- ``Customer.goes_elsewhere`` / ``Customer.lose_order``: an offered date beyond the need
+  sends the order to a competitor (step 10, "the customers who do not go elsewhere").
 - ``Customer.choose_channel``: channel choice, online > support > sales > field.
 - ``Customer.learn_from_delivery``: trust and experienced channel reliability.
-- ``Salesperson.promise_without_planner`` / ``Salesperson.lobby``: steps 2-3 and 5-6.
+- ``Salesperson.promise_without_planner`` / ``Salesperson.lobby``: steps 2-3 and 5-6, by
+  relationship-style salespeople only; transactional ones give the planner's date.
 - ``Salesperson.drift_autonomy``: step 9, ignoring an unrealistic planner.
 - ``Planner.quote``, ``Planner.insert_unplanned``, ``Planner.replan_expedite``: honest
   quotes, step 4 (insertion without re-planning) and the sacred alternative.
-- ``Planner.decide_overtime`` and ``Planner.review_buffer``: added capacity and step 8.
+- ``Planner.decide_overtime``, ``Planner.review_shift`` and ``Planner.review_buffer``: added
+  capacity (overtime, a second shift) and step 8 with TOC buffer release.
 - ``Plant.advance``: a work-conserving server in continuous time; ``Plant.preempt``: the
   changeover cost of a schedule break (step 7).
 
@@ -33,6 +37,13 @@ if TYPE_CHECKING:  # pragma: no cover
 ONLINE, SUPPORT, SALES, FIELD = 0, 1, 2, 3
 CHANNELS = ("online", "support", "sales", "field")
 PERSONAL = (SALES, FIELD)
+#: Selling styles (MODEL.md "Version 2", mechanism 6).
+RELATIONSHIP_STYLE, TRANSACTIONAL_STYLE = 0, 1
+STYLES = ("relationship", "transactional")
+#: Why an order was lost: not lost, a complex bid lost to a competitor, the offered date
+#: beyond the need (the order went to a competitor), its customer defected.
+NOT_LOST, LOST_BID, LOST_DATE, LOST_CHURN = 0, 1, 2, 3
+
 #: Relationship bonus multiplier by channel: personal channels only; a field visit draws on
 #: the relationship twice as strongly as a call to the salesperson.
 RELATIONSHIP_WEIGHT = (0.0, 0.0, 1.0, 2.0)
@@ -58,7 +69,9 @@ class Order:
         expedite: The customer asked for a date earlier than the quote.
         expedited: Promised by a salesperson without the planner (and inserted).
         finish: Delivery time (NaN while open), or cancellation time if lost.
-        lost: Cancelled because its customer defected.
+        lost: Not produced: a complex bid lost, the order went elsewhere because of the
+            offered date, or its customer defected (``lost_to`` says which).
+        lost_to: NOT_LOST, LOST_BID, LOST_DATE or LOST_CHURN.
         salesperson: Index of the customer's salesperson.
         buffer: The planner's buffer (days) inside the quote when it was made.
         padding: Share of the need hidden from the supplier (requested = need * (1 - padding)).
@@ -67,7 +80,8 @@ class Order:
     __slots__ = (
         "uid", "customer", "channel", "arrival", "work", "total", "remaining",
         "need_date", "requested_date", "quote_date", "promised_date", "urgent", "complex",
-        "expedite", "expedited", "finish", "lost", "salesperson", "buffer", "padding",
+        "expedite", "expedited", "finish", "lost", "lost_to", "salesperson", "buffer",
+        "padding",
     )
 
     def __init__(self, uid, customer, channel, arrival, work, actual, need_date,
@@ -89,6 +103,7 @@ class Order:
         self.expedited = False
         self.finish = math.nan
         self.lost = False
+        self.lost_to = NOT_LOST
         self.salesperson = salesperson
         self.buffer = 0.0
         self.padding = 0.0
@@ -167,22 +182,67 @@ class Customer(mesa.Agent):
                 return first + i
         return 3
 
-    def learn_from_delivery(self, order: Order) -> None:
-        """Trust learns on-time vs promise; the channel's reliability learns need-met."""
+    def goes_elsewhere(self, offered_lt: float, need_lt: float, u: float) -> bool:
+        """Article step 10: an offered date beyond the need sends the order to a competitor.
+
+        The customer judges the offered lead time against its *need* (padding is only its
+        negotiating tactic): with a relative excess ``x = (offered - need) / need`` the order
+        is lost with probability ``1 - exp(-lost_order_sensitivity * x)``, lowered by the
+        relationship (times ``1 - relationship_loyalty * relationship``): a customer who
+        trusts its salesperson gives the supplier the benefit of the doubt.
+
+        Args:
+            offered_lt: Offered lead time (days).
+            need_lt: Needed lead time (days).
+            u: A U[0,1) variate from the customer's own stream.
+        """
+        m = self.model
+        s = m.p.lost_order_sensitivity
+        excess = offered_lt - need_lt
+        if s <= 0.0 or excess <= 0.0:
+            return False
+        cushion = 1.0 - m.p.relationship_loyalty * float(m.rel[self.idx])
+        return u < (1.0 - math.exp(-s * excess / need_lt)) * cushion
+
+    def lose_order(self, order: Order) -> None:
+        """Having bought elsewhere lowers loyalty like a broken promise (trust and channel)."""
         m = self.model
         w = m.p.trust_memory
-        on_time = 1.0 if order.finish <= order.promised_date else 0.0
+        m.trust[self.idx] -= w * m.trust[self.idx]
+        self.reliability[order.channel] -= w * self.reliability[order.channel]
+
+    def learn_from_delivery(self, order: Order) -> None:
+        """Trust learns promise kept and need met; the channel's reliability learns met.
+
+        Trust moves toward ``(1 - trust_need_weight) * kept + trust_need_weight * need_met``
+        (weight 0 is version 1: promise only). The channel's reliability learns whether the
+        requested date was met.
+        """
+        m = self.model
+        w = m.p.trust_memory
+        kept = 1.0 if order.finish <= order.promised_date else 0.0
+        nw = m.p.trust_need_weight
+        if nw > 0.0:
+            need_met = 1.0 if order.finish <= order.need_date else 0.0
+            kept += nw * (need_met - kept)
         met = 1.0 if order.finish <= order.requested_date else 0.0
-        m.trust[self.idx] += w * (on_time - m.trust[self.idx])
+        m.trust[self.idx] += w * (kept - m.trust[self.idx])
         r = self.reliability
         r[order.channel] += w * (met - r[order.channel])
 
 
 class Salesperson(mesa.Agent):
-    """A salesperson with a portfolio of customers, clout and autonomy.
+    """A salesperson with a portfolio of customers, clout, autonomy and a selling style.
+
+    A relationship-style salesperson promises requested dates without the planner as its
+    autonomy allows, inserts and lobbies with its clout, and spends ``relationship_focus``
+    of its spare time on upkeep. A transactional one gives the planner's date, never inserts
+    or lobbies, and spends all spare time selling. ``discipline`` still decides whether a
+    break is allowed at all.
 
     Attributes:
         idx: Index of the salesperson.
+        style: RELATIONSHIP_STYLE or TRANSACTIONAL_STYLE.
         influence: Clout, the share of the queue an order it pushes jumps over (0..1).
         autonomy: Probability of promising a date without asking the planner (0..1).
         portfolio: Number of active customers it serves.
@@ -191,11 +251,13 @@ class Salesperson(mesa.Agent):
 
     ACTIVITIES = ("handling", "lobbying", "apologising", "upkeep", "selling")
 
-    def __init__(self, model: SalesModel, idx: int, influence: float) -> None:
+    def __init__(self, model: SalesModel, idx: int, influence: float, style: int) -> None:
         super().__init__(model)
         self.idx = idx
+        self.style = style
+        self.relational = style == RELATIONSHIP_STYLE
         self.influence = influence
-        self.autonomy = model.p.sales_autonomy
+        self.autonomy = model.p.sales_autonomy if self.relational else 0.0
         self.portfolio = 0
         self.hours = dict.fromkeys(self.ACTIVITIES, 0.0)
 
@@ -217,10 +279,12 @@ class Salesperson(mesa.Agent):
 
     def promise_without_planner(self, u: float) -> bool:
         """Article step 2: say yes to the expedite without consulting the planner."""
-        return u < self.autonomy * (1.0 - self.model.p.discipline)
+        return self.relational and u < self.autonomy * (1.0 - self.model.p.discipline)
 
     def drift_autonomy(self, quote_unacceptable: bool) -> None:
         """Article step 9: unrealistic quotes push salespeople to ignore the planner."""
+        if not self.relational:
+            return
         p = self.model.p
         if quote_unacceptable:
             self.autonomy += p.autonomy_drift * (1.0 - self.autonomy)
@@ -251,7 +315,7 @@ class Salesperson(mesa.Agent):
         """
         p = self.model.p
         spare = max(0.0, p.sales_hours - self.busy_hours())
-        upkeep = p.relationship_focus * spare
+        upkeep = p.relationship_focus * spare if self.relational else 0.0
         self.hours["upkeep"] = upkeep
         self.hours["selling"] = spare - upkeep
         return upkeep, spare - upkeep
@@ -288,12 +352,12 @@ class Planner(mesa.Agent):
 
     def quote(self, now: float, work: float) -> float:
         """Honest quote: projected finish at the end of the schedule + buffer (a date)."""
-        return now + (self.planned_load() + work) / self.model.p.capacity_hours + self.buffer
+        return now + (self.planned_load() + work) / self.model.regular_hours + self.buffer
 
     def standard_quote_lt(self) -> float:
         """Quoted lead time for an average order placed now (days)."""
-        p = self.model.p
-        return (self.planned_load() + p.work_mean_hours) / p.capacity_hours + self.buffer
+        m = self.model
+        return (self.planned_load() + m.p.work_mean_hours) / m.regular_hours + self.buffer
 
     # -- sequence changes -------------------------------------------------------------
     def append(self, order: Order) -> None:
@@ -361,7 +425,7 @@ class Planner(mesa.Agent):
             True when the requested date was granted (the order is then scheduled).
         """
         p = self.model.p
-        cap = p.capacity_hours * (1.0 + p.overtime_max * p.discipline)
+        cap = self.model.regular_hours * (1.0 + p.overtime_max)
         due = order.requested_date
         sched = self.schedule
         cum = 0.0
@@ -390,10 +454,11 @@ class Planner(mesa.Agent):
 
         The required rate is the largest cumulative planned work up to an order divided by
         the time left to its promised date (at least one day); overtime covers the excess
-        over regular capacity, up to ``overtime_max * discipline`` of it.
+        over regular capacity, up to ``overtime_max`` of it (whatever the discipline: a
+        lever of its own).
         """
-        p = self.model.p
-        allowed = p.capacity_hours * p.overtime_max * p.discipline
+        regular = self.model.regular_hours
+        allowed = regular * self.model.p.overtime_max
         self.overtime = 0.0
         if allowed <= 0.0 or not self.schedule:
             return 0.0
@@ -404,12 +469,12 @@ class Planner(mesa.Agent):
             rate = cum / max(o.promised_date - now, 1.0)
             if rate > need:
                 need = rate
-        self.overtime = float(min(allowed, max(0.0, need - p.capacity_hours)))
+        self.overtime = float(min(allowed, max(0.0, need - regular)))
         return self.overtime
 
     def projected_late(self, now: float) -> list[Order]:
         """Open orders whose projected finish (forward loading) is after their promise."""
-        cap = self.model.p.capacity_hours + self.overtime
+        cap = self.model.regular_hours + self.overtime
         cum = 0.0
         late = []
         for o in self.schedule:
@@ -422,20 +487,41 @@ class Planner(mesa.Agent):
         """Article step 8 and TOC buffer management.
 
         Below the on-time target the buffer grows by ``buffer_gain`` days per unit of
-        shortfall. At or above target a disciplined planner shrinks it when recent orders
-        used only the green third of their buffer (penetration < 1/3); the shrink is
-        weighted by ``discipline``, so a planner who may not re-plan only ratchets up.
+        shortfall. At or above target a planner allowed to release buffer shrinks it when
+        recent orders used only the green third of their buffer (penetration < 1/3); the
+        shrink is weighted by ``buffer_release`` (0: the status quo only ratchets up).
         """
         p = self.model.p
         if otd < p.buffer_target_otd:
             self.buffer += p.buffer_gain * (p.buffer_target_otd - otd)
         elif penetration < GREEN_ZONE:
-            self.buffer -= p.discipline * p.buffer_gain * (GREEN_ZONE - penetration)
+            self.buffer -= p.buffer_release * p.buffer_gain * (GREEN_ZONE - penetration)
             self.buffer = max(self.buffer, 0.0)
+
+    def review_shift(self, load: float) -> None:
+        """Added capacity: a second shift under sustained load ("a second shift, say").
+
+        ``load`` is the offered work of the last ``shift_review_days`` days over regular
+        capacity without the shift. Above ``shift_trigger`` the shift (``shift_hours`` of
+        regular capacity at regular cost) is added; with the shift on, it is removed when the
+        load falls below ``SHIFT_RELEASE`` of the trigger (hysteresis, so a load near the
+        trigger does not toggle it every review).
+        """
+        m = self.model
+        p = m.p
+        if p.shift_hours <= 0.0:
+            return
+        if not m.shift_on and load > p.shift_trigger:
+            m.shift_on = True
+        elif m.shift_on and load < SHIFT_RELEASE * p.shift_trigger:
+            m.shift_on = False
+        m.regular_hours = p.capacity_hours + (p.shift_hours if m.shift_on else 0.0)
 
 
 #: Buffer management zones: the green third of the buffer.
 GREEN_ZONE = 1.0 / 3.0
+#: The second shift is removed when the load falls below this share of its trigger.
+SHIFT_RELEASE = 0.85
 
 
 class Plant(mesa.Agent):
@@ -447,7 +533,7 @@ class Plant(mesa.Agent):
 
     def __init__(self, model: SalesModel) -> None:
         super().__init__(model)
-        self.rate = model.p.capacity_hours
+        self.rate = model.regular_hours
         self.disrupted = 0.0
         self.busy_hours = 0.0
         self.offered_hours = 0.0
@@ -471,9 +557,8 @@ class Plant(mesa.Agent):
 
     def start_day(self, loss: float, overtime: float) -> None:
         """Set today's processing rate."""
-        p = self.model.p
         self.disrupted = loss
-        self.rate = p.capacity_hours * (1.0 - loss) + overtime
+        self.rate = self.model.regular_hours * (1.0 - loss) + overtime
         self.offered_hours += self.rate
 
     def preempt(self, order: Order) -> None:

@@ -12,7 +12,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
-from relsim.model.agents import PERSONAL
+from relsim.model.agents import LOST_DATE, PERSONAL, STYLES
 
 if TYPE_CHECKING:  # pragma: no cover
     from relsim.model.model import SalesModel
@@ -26,6 +26,9 @@ KPI_NAMES = (
     "share_field", "sales_firefighting_share", "selling_hours", "customers_active", "churned",
     "acquired", "complex_win_rate", "autonomy_final", "revenue", "cost", "profit",
     "personal_channel_premium",
+    # Version 2 (MODEL.md "New outputs").
+    "lost_orders", "lost_order_share", "lost_margin", "lateness_need_mean", "late_penalty",
+    "trust_mean_all", "customers_active_mean", "prospects_final", "capacity_hours_mean",
 )
 
 #: Unit of each KPI (docs/ODD.md, "Outputs"): shown by `relsim run`, checked against
@@ -62,7 +65,40 @@ OUTPUT_UNITS: dict[str, str] = {
     "cost": "money/day",
     "profit": "money/day",
     "personal_channel_premium": "share",
+    "lost_orders": "orders/day",
+    "lost_order_share": "share",
+    "lost_margin": "money/day",
+    "lateness_need_mean": "day",
+    "late_penalty": "money/day",
+    "trust_mean_all": "share",
+    "customers_active_mean": "customers",
+    "prospects_final": "customers",
+    "capacity_hours_mean": "h/day",
 }
+
+#: Figures compared between the customers of the two selling styles within a run.
+STYLE_KPIS = ("margin_per_customer_day", "otd_need", "lost_order_share", "churn_rate")
+#: ``style_<kpi>_relationship``, ``style_<kpi>_transactional`` and ``style_<kpi>_diff``
+#: (relationship minus transactional; NaN unless both styles have customers).
+STYLE_KPI_NAMES = tuple(
+    f"style_{k}_{suffix}" for k in STYLE_KPIS for suffix in (*STYLES, "diff")
+)
+KPI_NAMES = KPI_NAMES + STYLE_KPI_NAMES
+_STYLE_UNITS = {"margin_per_customer_day": "money/(customer·day)", "otd_need": "share",
+                "lost_order_share": "share", "churn_rate": "1/(1000 customer·day)"}
+OUTPUT_UNITS.update({name: _STYLE_UNITS[k] for k in STYLE_KPIS
+                     for name in STYLE_KPI_NAMES if name.startswith(f"style_{k}_")})
+
+#: Outputs that are NaN *by definition* in some runs, not by failure: a figure of a selling
+#: style without customers (or its difference), prospects of an unbounded market, the
+#: autonomy of relationship-style salespeople where there are none, the complex-deal win
+#: rate without complex deals, and the personal-channel premium without orders in both
+#: channel groups. The sweep runner stores a run whose other outputs are not finite as
+#: ``invalid``; NaN in these is a documented "undefined".
+UNDEFINED_OUTPUTS = frozenset({
+    *STYLE_KPI_NAMES, "prospects_final", "autonomy_final", "complex_win_rate",
+    "personal_channel_premium",
+})
 
 #: The 90th percentile of lead time.
 P90 = 90.0
@@ -82,6 +118,8 @@ ORDER_COLUMNS = {
     "quote": ("quote_date", float),
     "channel": ("channel", np.int64),
     "lost": ("lost", bool),
+    "lost_to": ("lost_to", np.int64),
+    "salesperson": ("salesperson", np.int64),
     "complex": ("complex", bool),
     "expedite": ("expedite", bool),
     "work": ("work", float),
@@ -129,7 +167,10 @@ def compute_kpis(m: SalesModel) -> dict[str, float]:
     revenue = t.revenue / days
     cost = t.cost / days
     n_active = len(m.active_ids)
-    return {
+    lost_date = placed & (o["lost_to"] == LOST_DATE)
+    lateness = np.maximum(finish[win] - o["need"][win], 0.0)
+    n_seen = int(m.seen.sum())
+    kpis = {
         "otd": _safe_mean(finish[win] <= o["promised"][win]),
         "otd_need": _safe_mean(finish[win] <= o["need"][win]),
         "otd_request": _safe_mean(met[win]),
@@ -156,9 +197,66 @@ def compute_kpis(m: SalesModel) -> dict[str, float]:
         "churned": float(t.churned),
         "acquired": float(t.acquired),
         "complex_win_rate": complex_win,
-        "autonomy_final": float(np.mean([sp.autonomy for sp in m.salespeople])),
+        "autonomy_final": _safe_mean(np.array([sp.autonomy for sp in m.salespeople
+                                               if sp.relational])),
         "revenue": revenue,
         "cost": cost,
         "profit": revenue - cost,
         "personal_channel_premium": prem,
+        "lost_orders": float(lost_date.sum() / days),
+        "lost_order_share": _safe_mean(lost_date[entered & placed]),
+        "lost_margin": t.lost_margin / days,
+        "lateness_need_mean": _safe_mean(lateness),
+        "late_penalty": t.late_penalty / days,
+        "trust_mean_all": float(m.trust[m.seen].mean()) if n_seen else math.nan,
+        "customers_active_mean": t.customers_active / days,
+        "prospects_final": float(m.prospects) if m.bounded else math.nan,
+        "capacity_hours_mean": t.capacity_hours / days,
     }
+    kpis.update(style_kpis(m, o, win, placed, entered))
+    return kpis
+
+
+def style_kpis(m: SalesModel, o: dict[str, np.ndarray], win: np.ndarray,
+               placed: np.ndarray, entered: np.ndarray) -> dict[str, float]:
+    """The salesperson's view: the customers of each selling style, within one run.
+
+    Margin per customer-day is the throughput of the style's delivered orders less their
+    cost to serve (channel) and late penalties, per customer-day of the style's customers
+    (plant costs are shared and left out). ``churn_rate`` is defections per 1,000
+    customer-days. Each figure is NaN for a style without customers; the difference is
+    relationship minus transactional.
+    """
+    p = m.p
+    style_of = np.array([sp.style for sp in m.salespeople], dtype=np.int64)
+    style = style_of[o["salesperson"]]
+    value = np.where(o["complex"], p.complex_value_mult, 1.0) * o["work"] \
+        * p.revenue_per_work_hour
+    late_days = np.maximum(o["finish"] - o["promised"], 0.0)
+    penalty = np.where(win, p.late_penalty_per_day * np.nan_to_num(late_days), 0.0)
+    channel_cost = np.asarray(m.channel_cost)[o["channel"]]
+    met = o["finish"] <= o["need"]
+    lost_date = o["lost_to"] == LOST_DATE
+    t = m.totals
+    out: dict[str, float] = {}
+    per_style: dict[str, list[float]] = {k: [] for k in STYLE_KPIS}
+    for s, name in enumerate(STYLES):
+        mine = style == s
+        cdays = t.customer_days_style[s]
+        if cdays <= 0:
+            figures = dict.fromkeys(STYLE_KPIS, math.nan)
+        else:
+            margin = (value[win & mine].sum() - channel_cost[placed & mine].sum()
+                      - penalty[mine].sum())
+            figures = {
+                "margin_per_customer_day": float(margin / cdays),
+                "otd_need": _safe_mean(met[win & mine]),
+                "lost_order_share": _safe_mean(lost_date[entered & placed & mine]),
+                "churn_rate": 1000.0 * t.churned_style[s] / cdays,
+            }
+        for k, v in figures.items():
+            out[f"style_{k}_{name}"] = v
+            per_style[k].append(v)
+    for k, (rel, trans) in per_style.items():
+        out[f"style_{k}_diff"] = rel - trans
+    return out

@@ -2,12 +2,20 @@
 
 Daily process (MODEL.md): start of day (disruption, overtime, lobbying), then the day's
 orders arrive at their (fractional) times and the plant works between arrivals, then the
-end of day (sales time allocation, relationship upkeep and decay, churn, acquisition,
-buffer review, observation).
+end of day (sales time allocation, relationship upkeep and decay, churn, acquisition in a
+bounded market with a delivery reputation, second-shift and buffer reviews, observation).
+
+Common random numbers (MODEL.md "Version 2", mechanism 7): each customer's order stream
+(arrival times, work, execution noise, need, urgency, complexity, and the uniforms of its
+channel choice, bid and lost-order decisions) comes from its own generator derived from
+(seed, customer), so two regimes see the same customers' demand even after their sets of
+active customers differ. ``crn_per_customer = 0`` restores version 1's single demand
+stream matched to customers by list position (to measure what the pairing buys).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from typing import Any
 
@@ -15,9 +23,14 @@ import mesa
 import numpy as np
 from relsim.model.agents import (
     FIELD,
+    LOST_BID,
+    LOST_CHURN,
+    LOST_DATE,
     ONLINE,
+    RELATIONSHIP_STYLE,
     SALES,
     SUPPORT,
+    TRANSACTIONAL_STYLE,
     Customer,
     Order,
     Planner,
@@ -34,11 +47,11 @@ class DayStats:
 
     COUNTS = (
         "expedite_requests", "schedule_breaks", "delivered", "on_time",
-        "protected", "churned", "acquired",
+        "protected", "churned", "acquired", "lost_orders", "need_met",
     )
     AMOUNTS = (
         "changeover_hours", "overtime_hours", "revenue", "cost", "lead_time_sum",
-        "penetration_sum", "padding_sum",
+        "penetration_sum", "padding_sum", "late_penalty", "lost_margin", "offered_work",
     )
     __slots__ = ("orders", *COUNTS, *AMOUNTS)
 
@@ -60,7 +73,14 @@ SERIES_COLUMNS = (
     "schedule_breaks", "changeover_hours", "overtime_hours", "orders_online", "orders_support",
     "orders_sales", "orders_field", "hours_handling", "hours_lobbying", "hours_apologising",
     "hours_upkeep", "hours_selling", "customers_active", "revenue", "cost", "disruption",
+    "lost_orders", "lost_margin", "late_penalty", "capacity_hours", "prospects", "reputation",
+    "customers_relationship_style", "customers_transactional_style",
 )
+
+#: Per-customer streams draw few values at a time (a customer places ~20 orders a run).
+CUSTOMER_BLOCK = 32
+#: Spawn key of the per-customer streams under the run's seed.
+_CUSTOMER_KEY = 1_000_003
 
 
 class SalesModel(mesa.Model):
@@ -91,20 +111,34 @@ class SalesModel(mesa.Model):
         self.day = DayStats()
         # Independent child streams: demand, plant and behaviour draws do not disturb each
         # other, so regimes run with the same seed see the same demand (common random numbers).
-        demand_rng, plant_rng, behaviour_rng, setup_rng = self.rng.spawn(4)
+        demand_rng, plant_rng, behaviour_rng, setup_rng, churn_rng, market_rng = \
+            self.rng.spawn(6)
         self.demand = Stream(demand_rng)
         self.plant_draws = Stream(plant_rng)
         self.behaviour = Stream(behaviour_rng)
         self.behaviour_rng = behaviour_rng
+        self.churn_rng = churn_rng
+        self.market_rng = market_rng
+        #: Root of the per-customer streams: (seed, customer) -> generator.
+        self._entropy = int(seed) if seed is not None else int(setup_rng.integers(2**63))
         self.effort = (0.0, p.effort_support, p.effort_sales, p.effort_field)
         self.channel_cost = (p.cost_online, p.cost_support, p.cost_sales, p.cost_field)
         self.work_mu, self.work_sigma = lognormal_params(p.work_mean_hours, p.work_cv)
         self.noise_mu, self.noise_sigma = lognormal_params(1.0, p.process_cv)
         self.need_mu, self.need_sigma = lognormal_params(p.need_lt_mean, p.need_lt_cv)
-        #: Orders per day per customer: total offered work = utilization * capacity.
+        #: Orders per day per customer: total offered work = utilization * capacity with
+        #: the initial customers active.
         self.rate_per_customer = (
             p.utilization * p.capacity_hours / p.work_mean_hours / p.customers
         )
+        #: Regular plant hours per day, including a second shift while it runs.
+        self.regular_hours = p.capacity_hours
+        self.shift_on = False
+        #: The market's view of the supplier's delivery: share of orders delivered to need
+        #: (lost orders count as not delivered), exponentially smoothed over days.
+        self.reputation = p.trust_init
+        self.bounded = p.market_size > 0
+        self.per_customer = p.crn_per_customer == 1
 
         self.planner = Planner(self)
         self.plant = Plant(self)
@@ -112,30 +146,47 @@ class SalesModel(mesa.Model):
         hi = min(1.0, p.influence + p.influence_spread)
         infl = setup_rng.uniform(lo, hi, p.salespeople) if hi > lo else [p.influence] * \
             p.salespeople
-        self.salespeople = [Salesperson(self, s, float(infl[s])) for s in range(p.salespeople)]
+        n_rel = round(p.relationship_seller_share * p.salespeople)
+        self.salespeople = [
+            Salesperson(self, s, float(infl[s]),
+                        RELATIONSHIP_STYLE if s < n_rel else TRANSACTIONAL_STYLE)
+            for s in range(p.salespeople)
+        ]
 
-        # Customer state arrays (grow by doubling as customers are acquired).
-        size = max(16, 2 * p.customers)
+        # Customer state arrays: one slot per potential customer of a bounded market; an
+        # unbounded market grows them by doubling as customers are acquired.
+        size = p.market_size if self.bounded else max(16, 2 * p.customers)
         self.trust = np.full(size, p.trust_init)
         self.rel = np.zeros(size)
         self.owner = np.zeros(size, dtype=np.int64)
         self.is_active = np.zeros(size, dtype=bool)
+        #: Customers active at some time of the measured window (trust_mean_all).
+        self.seen = np.zeros(size, dtype=bool)
         self._upkeep_per_customer = np.zeros(p.salespeople)
-        self.customer_list: list[Customer] = []
+        self.customer_list: list[Customer | None] = []
+        self.streams: list[Stream] = []
         self.active_ids: list[int] = []
         self._active_pos: dict[int, int] = {}
-        quote_lt = self.planner.standard_quote_lt()
-        for _ in range(p.customers):
-            self._add_customer(quote_lt)
-
         self.orders: list[Order] = []
-        self._next_arrival = math.inf
-        self._schedule_next_arrival(0.0)
+        #: Next order time of every customer with a live order stream: (time, customer).
+        self._arrivals: list[tuple[float, int]] = []
+        self._next_arrival = math.inf  # version 1's single stream
+        n_slots = p.market_size if self.bounded else p.customers
+        quote_lt = self.planner.standard_quote_lt()
+        for idx in range(n_slots):
+            self._new_slot(idx)
+            if idx < p.customers:
+                self._activate(idx, quote_lt)
+            if self.per_customer:
+                self._schedule_customer(idx, 0.0)
+        if not self.per_customer:
+            self._schedule_next_arrival(0.0)
         # Daily records (whole run): deliveries and on-time counts for the rolling OTD.
         self.delivered_by_day = np.zeros(p.days, dtype=np.int64)
         self.on_time_by_day = np.zeros(p.days, dtype=np.int64)
         self.penetration_by_day = np.zeros(p.days)
         self.protected_by_day = np.zeros(p.days, dtype=np.int64)
+        self.offered_by_day = np.zeros(p.days)
         self.totals = _Totals()
         self.datacollector = None
         if series:
@@ -145,18 +196,27 @@ class SalesModel(mesa.Model):
             self._series_row: dict[str, float] = {}
 
     # ------------------------------------------------------------------ customers
-    def _add_customer(self, quote_lt: float) -> Customer:
-        idx = len(self.customer_list)
+    def _new_slot(self, idx: int) -> None:
+        """A potential customer: its own random stream and its salesperson (both fixed)."""
         if idx >= self.trust.size:
             self._grow()
-        sp = min(self.salespeople, key=lambda s: (s.portfolio, s.idx))
+        seq = np.random.SeedSequence(self._entropy, spawn_key=(_CUSTOMER_KEY, idx))
+        stream = Stream(np.random.default_rng(seq), CUSTOMER_BLOCK)
+        self.streams.append(stream)
+        self.customer_list.append(None)
+        # Customers are assigned to salespeople at random, by the customer's own stream.
+        self.owner[idx] = min(int(stream.uniform() * len(self.salespeople)),
+                              len(self.salespeople) - 1)
+
+    def _activate(self, idx: int, quote_lt: float) -> Customer:
+        """A potential customer becomes (again) an active customer."""
+        sp = self.salespeople[int(self.owner[idx])]
         c = Customer(self, idx, sp, quote_lt)
         sp.portfolio += 1
         self.trust[idx] = self.p.trust_init
         self.rel[idx] = self.p.relationship_init
-        self.owner[idx] = sp.idx
         self.is_active[idx] = True
-        self.customer_list.append(c)
+        self.customer_list[idx] = c
         self._active_pos[idx] = len(self.active_ids)
         self.active_ids.append(idx)
         return c
@@ -167,9 +227,10 @@ class SalesModel(mesa.Model):
         self.rel = np.concatenate([self.rel, np.zeros(n)])
         self.owner = np.concatenate([self.owner, np.zeros(n, dtype=np.int64)])
         self.is_active = np.concatenate([self.is_active, np.zeros(n, dtype=bool)])
+        self.seen = np.concatenate([self.seen, np.zeros(n, dtype=bool)])
 
     def _churn_customer(self, idx: int, now: float) -> None:
-        """A customer defects: its open orders are lost with it."""
+        """A customer defects: its open orders are lost with it; it becomes a prospect."""
         c = self.customer_list[idx]
         c.active = False
         self.is_active[idx] = False
@@ -181,41 +242,78 @@ class SalesModel(mesa.Model):
             self._active_pos[last] = pos
         for order in list(c.open_orders.values()):
             order.lost = True
+            order.lost_to = LOST_CHURN
             order.finish = now
             self.planner.remove(order)
         c.open_orders.clear()
         c.remove()
+        self.customer_list[idx] = None
 
     @property
     def demand_rate(self) -> float:
         """Total order rate (orders per day) of the active customers."""
         return len(self.active_ids) * self.rate_per_customer
 
+    @property
+    def prospects(self) -> int:
+        """Potential customers not buying from the supplier (bounded market; else 0)."""
+        return self.p.market_size - len(self.active_ids) if self.bounded else 0
+
+    def _schedule_customer(self, idx: int, now: float) -> None:
+        """The next order time of customer ``idx`` (its own Poisson stream)."""
+        lam = self.rate_per_customer
+        if lam > 0:
+            nxt = now + self.streams[idx].exponential() / lam
+            heapq.heappush(self._arrivals, (nxt, idx))
+
     def _schedule_next_arrival(self, now: float) -> None:
         lam = self.demand_rate
         self._next_arrival = now + self.demand.exponential() / lam if lam > 0 else math.inf
 
     def _rescale_next_arrival(self, now: float, old_rate: float) -> None:
-        """Keep the Poisson process exact when the total rate changes (memorylessness)."""
+        """Version 1's single stream: keep the Poisson process exact when the rate changes."""
         new_rate = self.demand_rate
-        if new_rate == old_rate:
+        if self.per_customer or new_rate == old_rate:
             return
         if old_rate > 0 and math.isfinite(self._next_arrival) and new_rate > 0:
             self._next_arrival = now + (self._next_arrival - now) * old_rate / new_rate
         else:
             self._schedule_next_arrival(now)
 
+    def _next_order_time(self) -> float:
+        if self.per_customer:
+            return self._arrivals[0][0] if self._arrivals else math.inf
+        return self._next_arrival
+
+    def _order_arrives(self, ta: float) -> None:
+        """Draw the next order of the market and place it if its customer is active."""
+        if not self.per_customer:
+            d = self.demand
+            idx = self.active_ids[int(d.uniform() * len(self.active_ids))]
+            self._arrival(ta, idx, d)
+            self._schedule_next_arrival(ta)
+            return
+        _, idx = heapq.heappop(self._arrivals)
+        stream = self.streams[idx]
+        if self.is_active[idx]:
+            self._arrival(ta, idx, stream)
+        else:
+            _skip_order(stream)  # a prospect buys elsewhere; its stream stays aligned
+        if self.bounded or self.is_active[idx]:
+            self._schedule_customer(idx, ta)
+
     # ------------------------------------------------------------------ orders
-    def _arrival(self, t: float) -> None:
-        """An order arrives: needs, padding, channel, quote, promise (MODEL.md steps 1-4)."""
+    def _arrival(self, t: float, idx: int, d: Stream) -> None:
+        """An order arrives: needs, padding, channel, quote, promise (MODEL.md steps 1-4).
+
+        Every order consumes the same pattern of draws from its customer's stream, used or
+        not, so demand stays common across regimes.
+        """
         p = self.p
-        d = self.demand
-        # A fixed pattern of demand draws per order keeps demand common across regimes.
-        u_cust, z_work, z_need, u_urgent, u_complex, u_win = (
-            d.uniform(), d.normal(), d.normal(), d.uniform(), d.uniform(), d.uniform()
+        z_work, z_need, z_noise = d.normal(), d.normal(), d.normal()
+        u_urgent, u_complex, u_win, u_channel, u_lost = (
+            d.uniform(), d.uniform(), d.uniform(), d.uniform(), d.uniform()
         )
-        z_noise = self.plant_draws.normal()
-        idx = self.active_ids[int(u_cust * len(self.active_ids))]
         cust = self.customer_list[idx]
         work = math.exp(self.work_mu + self.work_sigma * z_work)
         actual = work * math.exp(self.noise_mu + self.noise_sigma * z_noise)
@@ -227,7 +325,7 @@ class SalesModel(mesa.Model):
         padding = cust.padding()
         req_lt = need_lt * (1.0 - padding)
         wish = cust.wants_expedite(req_lt)
-        channel = cust.choose_channel(complex_ or wish, self.behaviour.uniform())
+        channel = cust.choose_channel(complex_ or wish, u_channel)
         sp = cust.salesperson
         order = Order(len(self.orders), idx, channel, t, work, actual, t + need_lt,
                       t + req_lt, urgent, complex_, sp.idx)
@@ -236,6 +334,8 @@ class SalesModel(mesa.Model):
         day.orders[channel] += 1
         day.cost += self.channel_cost[channel]
         day.padding_sum += padding
+        day.offered_work += work
+        self.orders.append(order)
         personal = channel >= SALES
         if personal:
             sp.handle(channel)
@@ -243,9 +343,9 @@ class SalesModel(mesa.Model):
             win = p.complex_win_base + p.complex_win_gain * float(self.rel[idx])
             if u_win >= win:
                 order.lost = True
+                order.lost_to = LOST_BID
                 order.finish = t
                 order.quote_date = order.promised_date = math.nan
-                self.orders.append(order)
                 return
         planner = self.planner
         quote = planner.quote(t, work)
@@ -258,14 +358,30 @@ class SalesModel(mesa.Model):
             if personal:
                 sp.drift_autonomy(False)
         elif not personal:
-            order.promised_date = quote
-            planner.append(order)
+            self._offer_quote(order, cust, u_lost)
         else:
-            self._expedite(order, sp, t)
-        cust.open_orders[order.uid] = order
-        self.orders.append(order)
+            self._expedite(order, sp, t, cust, u_lost)
+        if not order.lost:
+            cust.open_orders[order.uid] = order
 
-    def _expedite(self, order: Order, sp: Salesperson, t: float) -> None:
+    def _offer_quote(self, order: Order, cust: Customer, u_lost: float) -> None:
+        """The planner's date is offered: the order is scheduled, or goes elsewhere."""
+        t = order.arrival
+        if cust.goes_elsewhere(order.quote_date - t, order.need_date - t, u_lost):
+            order.lost = True
+            order.lost_to = LOST_DATE
+            order.finish = t
+            cust.lose_order(order)
+            p = self.p
+            value = p.complex_value_mult if order.complex else 1.0
+            self.day.lost_orders += 1
+            self.day.lost_margin += order.work * p.revenue_per_work_hour * value
+            return
+        order.promised_date = order.quote_date
+        self.planner.append(order)
+
+    def _expedite(self, order: Order, sp: Salesperson, t: float, cust: Customer,
+                  u_lost: float) -> None:
         """The expedite request of article step 1, handled by step 2-4 or by re-planning."""
         self.day.expedite_requests += 1
         order.expedite = True
@@ -279,8 +395,7 @@ class SalesModel(mesa.Model):
         elif planner.replan_expedite(order, t):
             order.promised_date = order.requested_date
         else:
-            order.promised_date = order.quote_date
-            planner.append(order)
+            self._offer_quote(order, cust, u_lost)
 
     def deliver(self, order: Order, t: float) -> None:
         """The plant finishes an order: customer learning, planner records, money."""
@@ -294,6 +409,7 @@ class SalesModel(mesa.Model):
         on_time = t <= order.promised_date
         day.delivered += 1
         day.on_time += on_time
+        day.need_met += t <= order.need_date
         day.lead_time_sum += t - order.arrival
         if order.promised_date == order.quote_date and order.buffer > 0:
             # Buffer penetration of an order the planner's buffer protects (TOC buffer
@@ -303,6 +419,11 @@ class SalesModel(mesa.Model):
             day.protected += 1
         value = p.complex_value_mult if order.complex else 1.0
         day.revenue += order.work * p.revenue_per_work_hour * value
+        if not on_time and p.late_penalty_per_day > 0.0:
+            # The price of lateness: accounting only, no agent reacts to it.
+            penalty = p.late_penalty_per_day * (t - order.promised_date)
+            day.late_penalty += penalty
+            day.cost += penalty
 
     # ------------------------------------------------------------------ the day
     def step(self) -> None:
@@ -321,7 +442,7 @@ class SalesModel(mesa.Model):
         overtime = planner.decide_overtime(t)
         plant.start_day(loss, overtime)
         day.overtime_hours = overtime
-        day.cost += overtime * p.overtime_cost_per_hour + p.capacity_hours * \
+        day.cost += overtime * p.overtime_cost_per_hour + self.regular_hours * \
             p.capacity_cost_per_hour
         for sp in self.salespeople:
             sp.start_day()
@@ -329,12 +450,10 @@ class SalesModel(mesa.Model):
             self._lobbying(t)
         # The day's arrivals, with the plant working in between.
         end = t + 1.0
-        while self._next_arrival < end:
-            ta = self._next_arrival
+        while (ta := self._next_order_time()) < end:
             plant.advance(t, ta)
             t = ta
-            self._arrival(ta)
-            self._schedule_next_arrival(ta)
+            self._order_arrives(ta)
         plant.advance(t, end)
         self.now = end
         self._end_of_day(d, end)
@@ -342,18 +461,20 @@ class SalesModel(mesa.Model):
 
     def _extend_daily_records(self) -> None:
         for name in ("delivered_by_day", "on_time_by_day", "penetration_by_day",
-                     "protected_by_day"):
+                     "protected_by_day", "offered_by_day"):
             a = getattr(self, name)
             setattr(self, name, np.concatenate([a, np.zeros_like(a)]))
 
     def _lobbying(self, now: float) -> None:
-        """Article step 5: salespeople fight for their customers' late orders."""
+        """Article step 5: relationship-style salespeople fight for their customers' orders."""
         refuse = self.p.discipline
         beh = self.behaviour
         for order in self.planner.projected_late(now):
             if order.channel < SALES:
                 continue
             sp = self.salespeople[order.salesperson]
+            if not sp.relational:
+                continue
             if beh.uniform() < refuse or not sp.can_lobby():
                 continue
             sp.lobby(order, beh.uniform())
@@ -378,7 +499,8 @@ class SalesModel(mesa.Model):
         rel += (1.0 - gap_kept) * (1.0 - rel)
         rel *= 1.0 - p.relationship_decay
         # Churn (vectorised): loyal customers resist competitors' offers (churn_base), and
-        # the hazard rises steeply as loyalty falls below churn_trust.
+        # the hazard rises steeply as loyalty falls below churn_trust. One draw per
+        # customer slot per day from a stream of its own (aligned across regimes).
         old_rate = self.demand_rate
         active = self.is_active[:n]
         trust = self.trust[:n]
@@ -391,23 +513,29 @@ class SalesModel(mesa.Model):
             np.minimum(steep, 1.0, out=steep)
             steep *= p.churn_hazard_max
             hazard += steep
-        draws = self.behaviour_rng.random(n)
+        draws = self.churn_rng.random(n)
+        measured = d >= p.warmup_days
         for idx in np.flatnonzero(active & (draws < hazard)).tolist():
+            if measured:
+                self.totals.churned_style[self.salespeople[int(self.owner[idx])].style] += 1
             self._churn_customer(idx, now)
             day.churned += 1
-        # Selling brings new customers (a Poisson number per day).
-        lam = p.acquisition_per_selling_hour * selling
-        if lam > 0:
-            quote_lt = self.planner.standard_quote_lt()
-            for _ in range(int(self.behaviour_rng.poisson(lam))):
-                self._add_customer(quote_lt)
-                day.acquired += 1
+        self._acquire(selling, now)
         self._rescale_next_arrival(now, old_rate)
-        # Planner's records and buffer review.
+        # The market's delivery reputation learns today's deliveries and lost orders.
+        events = day.delivered + day.lost_orders
+        if events:
+            self.reputation += (day.need_met / events - self.reputation) / p.reputation_days
+        # Planner's records, second-shift and buffer reviews.
         self.delivered_by_day[d] = day.delivered
         self.on_time_by_day[d] = day.on_time
         self.penetration_by_day[d] = day.penetration_sum
         self.protected_by_day[d] = day.protected
+        self.offered_by_day[d] = day.offered_work
+        if (d + 1) % p.shift_review_days == 0:
+            lo = max(0, d + 1 - p.shift_review_days)
+            load = float(self.offered_by_day[lo:d + 1].mean()) / p.capacity_hours
+            self.planner.review_shift(load)
         if (d + 1) % p.buffer_review_days == 0:
             lo = max(0, d + 1 - p.otd_window_days)
             delivered = int(self.delivered_by_day[lo:d + 1].sum())
@@ -418,11 +546,41 @@ class SalesModel(mesa.Model):
                 pen = self.penetration_by_day[lo:d + 1].sum() / protected if protected \
                     else 1.0
                 self.planner.review_buffer(float(otd), float(pen))
-        if d >= p.warmup_days:
+        if measured:
             self.totals.add(day, self)
         if self.datacollector is not None:
             self._observe(d, selling)
             self.datacollector.collect(self)
+
+    def _acquire(self, selling: float, now: float) -> None:
+        """Selling wins customers: prospects of a bounded market, or new ones (version 1).
+
+        Bounded market: a Poisson number with mean ``market_conversion * selling hours *
+        prospects / market_size * reputation``; the prospects won are the lowest-numbered
+        ones (so regimes that win the same number win the same customers). Unbounded: a
+        Poisson number with mean ``acquisition_per_selling_hour * selling hours``.
+        """
+        p = self.p
+        if self.bounded:
+            lam = p.market_conversion * selling * self.prospects / p.market_size \
+                * self.reputation
+            won = int(self.market_rng.poisson(max(lam, 0.0)))
+            if won:
+                quote_lt = self.planner.standard_quote_lt()
+                for idx in np.flatnonzero(~self.is_active)[:won].tolist():
+                    self._activate(idx, quote_lt)
+                    self.day.acquired += 1
+            return
+        lam = p.acquisition_per_selling_hour * selling
+        if lam > 0:
+            quote_lt = self.planner.standard_quote_lt()
+            for _ in range(int(self.behaviour_rng.poisson(lam))):
+                idx = len(self.customer_list)
+                self._new_slot(idx)
+                self._activate(idx, quote_lt)
+                if self.per_customer:
+                    self._schedule_customer(idx, now)
+                self.day.acquired += 1
 
     def _observe(self, d: int, selling: float) -> None:
         """Fill the row of daily series that the DataCollector reads."""
@@ -445,7 +603,7 @@ class SalesModel(mesa.Model):
             "trust_mean": float(self.trust[:n][act].mean()) if n_act else math.nan,
             "relationship_mean": float(self.rel[:n][act].mean()) if n_act else math.nan,
             "padding_mean": day.padding_sum / placed if placed else math.nan,
-            "autonomy_mean": float(np.mean([sp.autonomy for sp in self.salespeople])),
+            "autonomy_mean": _autonomy(self.salespeople),
             "expedite_requests": day.expedite_requests,
             "schedule_breaks": day.schedule_breaks,
             "changeover_hours": day.changeover_hours,
@@ -459,6 +617,16 @@ class SalesModel(mesa.Model):
             "revenue": day.revenue,
             "cost": day.cost,
             "disruption": self.plant.disrupted,
+            "lost_orders": day.lost_orders,
+            "lost_margin": day.lost_margin,
+            "late_penalty": day.late_penalty,
+            "capacity_hours": self.regular_hours,
+            "prospects": self.prospects if self.bounded else math.nan,
+            "reputation": self.reputation if self.bounded else math.nan,
+            "customers_relationship_style": sum(
+                sp.portfolio for sp in self.salespeople if sp.relational),
+            "customers_transactional_style": sum(
+                sp.portfolio for sp in self.salespeople if not sp.relational),
         }
 
     # ------------------------------------------------------------------ running
@@ -477,6 +645,18 @@ class SalesModel(mesa.Model):
             raise ValueError("series were not collected: create the model with series=True")
         df = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
         return df
+
+
+def _autonomy(salespeople: list[Salesperson]) -> float:
+    """Mean autonomy of the relationship-style salespeople (NaN without any)."""
+    values = [sp.autonomy for sp in salespeople if sp.relational]
+    return float(np.mean(values)) if values else math.nan
+
+
+def _skip_order(d: Stream) -> None:
+    """Consume one order's draws (the pattern of `SalesModel._arrival`) without placing it."""
+    d.normal(), d.normal(), d.normal()
+    d.uniform(), d.uniform(), d.uniform(), d.uniform(), d.uniform()
 
 
 def _reporter(column: str):
@@ -499,6 +679,14 @@ class _Totals:
         self.hours = dict.fromkeys(Salesperson.ACTIVITIES, 0.0)
         self.trust_sum = 0.0
         self.rel_sum = 0.0
+        self.lost_orders = 0
+        self.lost_margin = 0.0
+        self.late_penalty = 0.0
+        self.capacity_hours = 0.0
+        self.customers_active = 0
+        #: Customer-days and defections by the selling style of the customer's salesperson.
+        self.customer_days_style = [0, 0]
+        self.churned_style = [0, 0]
 
     def add(self, day: DayStats, m: SalesModel) -> None:
         self.days += 1
@@ -510,11 +698,19 @@ class _Totals:
         self.cost += day.cost
         self.churned += day.churned
         self.acquired += day.acquired
+        self.lost_orders += day.lost_orders
+        self.lost_margin += day.lost_margin
+        self.late_penalty += day.late_penalty
+        self.capacity_hours += m.regular_hours
+        self.customers_active += len(m.active_ids)
+        for sp in m.salespeople:
+            self.customer_days_style[sp.style] += sp.portfolio
         for sp in m.salespeople:
             for k, v in sp.hours.items():
                 self.hours[k] += v
         n = len(m.customer_list)
         n_active = len(m.active_ids)
+        m.seen[:n] |= m.is_active[:n]
         if n_active:
             active = m.is_active[:n]
             self.trust_sum += float(m.trust[:n] @ active) / n_active

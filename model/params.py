@@ -70,19 +70,35 @@ PARAMETER_SPECS: tuple[ParamSpec, ...] = (
        "probability that an order put ahead of the order in process preempts it"),
     # --- planner
     _p("overtime_max", 0.25, 0.0, 1.0, "–",
-       "extra capacity (share of regular hours) a re-planning planner may add", (0.0, 1.0)),
+       "extra capacity (share of regular hours) the planner may add as overtime, whatever the "
+       "discipline (lever of the remedy; 0 = none)", (0.0, 1.0)),
+    _p("shift_hours", 0.0, 0.0, 1e6, "h/day",
+       "regular hours of a second shift added under sustained load (lever of the remedy; "
+       "0 = no shift)", (0.0, 16.0)),
+    _p("shift_trigger", 1.0, 0.01, 10.0, "–",
+       "offered work / regular capacity (without the shift) above which the shift is added"),
+    _p("shift_review_days", 20, 1, 10_000, "day",
+       "period over which the load must stay above (below) the trigger to add (remove) "
+       "the shift", kind=int),
     _p("buffer_days", 2.0, 0.0, 1000.0, "day", "initial safety buffer", (0.0, 10.0)),
     _p("buffer_target_otd", 0.95, 0.0, 1.0, "–", "on-time target of the planner"),
     _p("rush_buffer_share", 0.5, 0.0, 1.0, "–",
        "share of the buffer a re-planned rush order must keep (simplified DBR safe date)"),
+    _p("buffer_release", 0.0, 0.0, 1.0, "–",
+       "weight of TOC buffer release: the buffer shrinks when orders use only its green "
+       "third (lever of the remedy; 0 = ratchet only)", (0.0, 1.0)),
     _p("buffer_gain", 0.5, 0.0, 100.0, "day", "buffer change per review per unit OTD gap",
        (0.0, 2.0)),
     _p("buffer_review_days", 5, 1, 10_000, "day", "days between buffer reviews", kind=int),
     _p("otd_window_days", 20, 1, 10_000, "day",
        "window of deliveries behind the planner's recent on-time rate", kind=int),
     _p("discipline", 0.0, 0.0, 1.0, "–",
-       "probability a schedule break is refused and re-planned (regime)", (0.0, 1.0)),
+       "probability a schedule break (insertion, lobbying) is refused and the order "
+       "re-planned (lever of the remedy; regime)", (0.0, 1.0)),
     # --- salespeople
+    _p("relationship_seller_share", 1.0, 0.0, 1.0, "–",
+       "share of salespeople with the relationship style (promise, insert, lobby, upkeep); "
+       "the others are transactional (regime)", (0.0, 1.0)),
     _p("sales_autonomy", 0.5, 0.0, 1.0, "–",
        "initial autonomy: probability of promising without the planner", (0.0, 1.0)),
     _p("autonomy_drift", 0.05, 0.0, 1.0, "–",
@@ -116,6 +132,13 @@ PARAMETER_SPECS: tuple[ParamSpec, ...] = (
     _p("trust_init", 0.8, 0.0, 1.0, "–", "initial trust"),
     _p("trust_memory", 0.2, 0.0, 1.0, "–", "smoothing weight of the newest delivery",
        (0.02, 0.5)),
+    _p("trust_need_weight", 0.5, 0.0, 1.0, "–",
+       "weight of need met (vs promise kept) in what trust learns from a delivery "
+       "(0 = promise only, version 1)", (0.0, 1.0)),
+    _p("lost_order_sensitivity", 1.0, 0.0, 1000.0, "–",
+       "how fast an order goes to a competitor as the offered lead time exceeds the need: "
+       "P(lost) = 1 - exp(-s * excess / need), cushioned by relationship (0 = never lost)",
+       (0.0, 3.0)),
     _p("pad_max", 0.5, 0.0, 0.99, "–", "maximal padding of requested lead time", (0.0, 0.9)),
     _p("need_lt_mean", 6.0, 0.01, 1e9, "day", "mean true needed lead time"),
     _p("need_lt_cv", 0.5, 0.0, 3.0, "–", "CV of the needed lead time (lognormal)"),
@@ -136,7 +159,18 @@ PARAMETER_SPECS: tuple[ParamSpec, ...] = (
     _p("effort_sales", 0.15, 0.0, 10.0, "utility", "customer effort of the sales channel"),
     _p("effort_field", 0.3, 0.0, 10.0, "utility", "customer effort of the field channel"),
     _p("acquisition_per_selling_hour", 0.002, 0.0, 1.0, "customer/h",
-       "new customers per selling hour", (0.0, 0.01)),
+       "new customers per selling hour (unbounded market, market_size = 0)", (0.0, 0.01)),
+    _p("market_size", 72, 0, 10_000_000, "customer",
+       "potential customers: active plus prospects (bounded market; 0 = unbounded, "
+       "version 1)", kind=int),
+    _p("market_conversion", 0.1, 0.0, 1000.0, "customer/h",
+       "customers won per selling hour when the whole market is prospects and the "
+       "delivery reputation is perfect (bounded market)", (0.02, 0.3)),
+    _p("reputation_days", 60.0, 1.0, 1e6, "day",
+       "memory of the market's delivery reputation (share of orders delivered to need)"),
+    _p("crn_per_customer", 1, 0, 1, "–",
+       "1: each customer's orders come from its own random stream (pairs stay paired); "
+       "0: one demand stream matched to customers by list position (version 1)", kind=int),
     # --- money
     _p("revenue_per_work_hour", 150.0, 0.0, 1e9, "money/h",
        "throughput (price less truly variable cost) per hour of routine work"),
@@ -146,6 +180,9 @@ PARAMETER_SPECS: tuple[ParamSpec, ...] = (
     _p("cost_support", 10.0, 0.0, 1e9, "money/order", "cost to serve an order via support"),
     _p("cost_sales", 40.0, 0.0, 1e9, "money/order", "cost to serve an order via sales"),
     _p("cost_field", 150.0, 0.0, 1e9, "money/order", "cost to serve an order via field sales"),
+    _p("late_penalty_per_day", 12.0, 0.0, 1e9, "money/(order·day)",
+       "price of lateness: paid per order per day delivered after its promise "
+       "(accounting only; 0 = free)", (0.0, 50.0)),
 )
 
 SPECS: dict[str, ParamSpec] = {s.name: s for s in PARAMETER_SPECS}
@@ -202,6 +239,12 @@ class _ParamsMethods:
     def __post_init__(self) -> None:
         for spec in PARAMETER_SPECS:
             object.__setattr__(self, spec.name, _check(spec, getattr(self, spec.name)))
+        if self.market_size and self.market_size < self.customers:
+            raise ValueError(
+                f"parameter 'market_size' = {self.market_size} must be 0 (unbounded market) "
+                f"or at least 'customers' = {self.customers} (the initial active customers "
+                "are part of the market)"
+            )
         if self.warmup_days >= self.days:
             raise ValueError(
                 f"parameter 'warmup_days' = {self.warmup_days} must be smaller than "
@@ -262,12 +305,52 @@ def coerce_params(params: dict[str, Any] | Params | None) -> Params:
     return Params.from_dict(params)
 
 
-#: Sales-organisation regimes: parameter overrides (MODEL.md, "Sales-organisation regimes").
+#: Operations of the status quo: the schedule may be broken, the buffer only ratchets up,
+#: no capacity is added (MODEL.md "Version 2", regimes).
+BREAKABLE_OPS: dict[str, float] = {
+    "discipline": 0.0, "buffer_release": 0.0, "overtime_max": 0.0, "shift_hours": 0.0,
+}
+#: Operations of the remedy: a sacred schedule (re-plan, honest dates), buffer release,
+#: overtime and a second shift under sustained load.
+SACRED_OPS: dict[str, float] = {
+    "discipline": 1.0, "buffer_release": 1.0, "overtime_max": 0.25, "shift_hours": 8.0,
+}
+#: Salespeople: all relationship style, all transactional, or half and half.
+_STYLES = {"relationship": 1.0, "transactional": 0.0, "mixed": 0.5}
+#: Relationship-style salespeople spend most spare time on upkeep (MODEL.md).
+RELATIONSHIP_FOCUS = 0.7
+
+#: Sales-organisation regimes: parameter overrides (MODEL.md "Version 2", regimes). Every
+#: regime sets every lever, so a regime means the same thing whatever the defaults.
 REGIMES: dict[str, dict[str, float]] = {
-    # The article's status quo: salespeople may break the schedule, planner cannot re-plan.
-    "relationship": {"discipline": 0.0, "relationship_focus": 0.7},
-    # The article's remedy: the schedule is sacred (re-plan, honest dates, overtime).
-    "sacred": {"discipline": 1.0, "relationship_focus": 0.1},
+    # The article's status quo: breakable schedule, relationship-style salespeople.
+    "relationship": {**BREAKABLE_OPS, "relationship_seller_share": 1.0,
+                     "relationship_focus": RELATIONSHIP_FOCUS},
+    "transactional": {**BREAKABLE_OPS, "relationship_seller_share": 0.0,
+                      "relationship_focus": RELATIONSHIP_FOCUS},
+    "mixed": {**BREAKABLE_OPS, "relationship_seller_share": 0.5,
+              "relationship_focus": RELATIONSHIP_FOCUS},
+    # The article's remedy: the schedule is sacred, salespeople sell.
+    "sacred": {**SACRED_OPS, "relationship_seller_share": 0.0,
+               "relationship_focus": RELATIONSHIP_FOCUS},
+    "sacred_relationship": {**SACRED_OPS, "relationship_seller_share": 1.0,
+                            "relationship_focus": RELATIONSHIP_FOCUS},
+    "sacred_mixed": {**SACRED_OPS, "relationship_seller_share": 0.5,
+                     "relationship_focus": RELATIONSHIP_FOCUS},
+}
+
+#: Overrides that switch every behaviour off: the plant alone is an M/G/1 FCFS queue
+#: (MODEL.md "Verification"). No padding, urgency, complexity, churn, acquisition, bounded
+#: market, lost orders, disruption, execution noise, overtime, shift or changeover;
+#: discipline 1; needs so lax that nobody asks for an expedite. Kept complete as
+#: mechanisms are added (a test checks that every mechanism's neutral setting is here).
+PLANT_ONLY: dict[str, float] = {
+    "pad_max": 0.0, "urgent_share": 0.0, "complex_share": 0.0, "churn_trust": 0.0,
+    "churn_base": 0.0, "acquisition_per_selling_hour": 0.0, "market_size": 0,
+    "lost_order_sensitivity": 0.0, "disruption_rate": 0.0, "process_cv": 0.0,
+    "overtime_max": 0.0, "shift_hours": 0.0, "buffer_release": 0.0, "discipline": 1.0,
+    "need_lt_mean": 1e6, "need_lt_cv": 0.0, "changeover_hours": 0.0,
+    "late_penalty_per_day": 0.0,
 }
 
 

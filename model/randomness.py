@@ -20,16 +20,17 @@ BLOCK = 1024
 class _Buffered:
     """Hands out, one at a time, values drawn in blocks by one vectorised call."""
 
-    __slots__ = ("_draw", "_values", "_i")
+    __slots__ = ("_draw", "_values", "_i", "_block")
 
-    def __init__(self, draw) -> None:
+    def __init__(self, draw, block: int = BLOCK) -> None:
         self._draw = draw
+        self._block = block
         self._values: list[float] = []
         self._i = 0
 
     def __call__(self) -> float:
         if self._i >= len(self._values):
-            self._values = self._draw(BLOCK).tolist()
+            self._values = self._draw(self._block).tolist()
             self._i = 0
         v = self._values[self._i]
         self._i += 1
@@ -44,6 +45,7 @@ class Stream:
 
     Args:
         rng: The generator this stream owns (a child of the model's generator).
+        block: Values drawn per vectorised call.
 
     Attributes:
         uniform: Call for one U[0, 1) variate.
@@ -53,15 +55,15 @@ class Stream:
 
     __slots__ = ("rng", "uniform", "normal", "exponential")
 
-    def __init__(self, rng: np.random.Generator) -> None:
+    def __init__(self, rng: np.random.Generator, block: int = BLOCK) -> None:
         self.rng = rng
         # One child generator per kind: when one kind refills its block must not depend on
         # how many values of another kind were used, or regimes that use the stream
         # differently would lose their common random numbers.
         u, z, e = rng.spawn(3)
-        self.uniform = _Buffered(u.random)
-        self.normal = _Buffered(z.standard_normal)
-        self.exponential = _Buffered(e.standard_exponential)
+        self.uniform = _Buffered(u.random, block)
+        self.normal = _Buffered(z.standard_normal, block)
+        self.exponential = _Buffered(e.standard_exponential, block)
 
 
 def lognormal_params(mean: float, cv: float) -> tuple[float, float]:

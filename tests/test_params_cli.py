@@ -55,6 +55,10 @@ def test_any_number_is_accepted_iff_valid(name, x):
     ok = x == x and spec.low <= x <= spec.high and (spec.kind is float or float(x).is_integer())
     if name == "warmup_days" and ok:
         ok = x < model.Params().days
+    if name == "market_size" and ok:  # 0 (unbounded) or room for the initial customers
+        ok = x == 0 or x >= model.Params().customers
+    if name == "customers" and ok:  # the default bounded market must hold them
+        ok = x <= model.Params().market_size
     if ok:
         assert getattr(model.Params.from_dict({name: x}), name) == x
     else:
@@ -77,7 +81,7 @@ def test_cli_run_out_of_range_exits_2_without_traceback():
         (["run", "--set", "utilisation=0.9"], "did you mean 'utilization'"),
         (["run", "--set", "utilization"], "NAME=VALUE"),
         (["run", "--set", "utilization=high"], "not a number"),
-        (["run", "--regime", "chaotic"], "known regimes: relationship, sacred"),
+        (["run", "--regime", "chaotic"], "known regimes: relationship, transactional, mixed, sacred"),
         (["run", "--seed", "x"], "invalid int value"),
         (["run", "--seed", "-1"], "seed must be a non-negative integer"),
         (["run", "--set", "days=inf"], "'days' = inf is out of range"),

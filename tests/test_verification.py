@@ -16,14 +16,11 @@ import pytest
 from relsim import model
 from relsim.model import SalesModel
 
-#: Every behaviour switched off: no padding, urgency, complexity, churn, acquisition,
-#: disruption, execution noise, overtime; discipline = 1. Needs so lax that nobody asks
-#: for an expedite, so the schedule stays first come, first served.
-PLANT_ONLY = dict(
-    pad_max=0.0, urgent_share=0.0, complex_share=0.0, churn_trust=0.0, churn_base=0.0,
-    acquisition_per_selling_hour=0.0, disruption_rate=0.0, process_cv=0.0, overtime_max=0.0,
-    discipline=1.0, need_lt_mean=1e6, need_lt_cv=0.0, changeover_hours=0.0,
-)
+#: Every behaviour switched off (``model.PLANT_ONLY``, kept complete by the model: no
+#: padding, urgency, complexity, churn, acquisition, bounded market, lost orders,
+#: disruption, execution noise, overtime, shift; discipline = 1). Needs so lax that nobody
+#: asks for an expedite, so the schedule stays first come, first served.
+PLANT_ONLY = model.PLANT_ONLY
 SEEDS = range(12)
 #: Long runs for steady-state means: about 15,000 orders per run at 85% load.
 LONG = dict(days=9_000, warmup_days=500)
@@ -57,7 +54,7 @@ def test_mg1_mean_lead_time_matches_pollaczek_khinchine(rho, cv):
 
 @pytest.mark.parametrize(
     "extra",
-    [PLANT_ONLY, dict(model.REGIMES["relationship"], churn_trust=0.0, churn_base=0.0,
+    [PLANT_ONLY, dict(model.REGIMES["relationship"], churn_trust=0.0, churn_base=0.0, market_size=0,
                       acquisition_per_selling_hour=0.0,
                       disruption_rate=0.1, process_cv=0.6)],
     ids=["plant-only", "relationship-chaos"],
