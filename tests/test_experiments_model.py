@@ -14,8 +14,6 @@ from relsim.experiments.design import build_design
 from relsim.model.params import SPECS
 
 STUDY_DIR = Path(__file__).resolve().parents[1] / "experiments" / "studies"
-#: The study's example files (the demo's own files live beside them).
-STUDIES = [STUDY_DIR / f"{n}.toml" for n in ("sobol-core", "morris-screening", "chaos-1d")]
 KPIS = {"profit", "otd", "lead_time_mean", "trust_mean", "share_online"}
 
 TINY = """
@@ -71,14 +69,38 @@ def test_model_simulate_end_to_end(tmp_path):
     pd.testing.assert_frame_equal(runs.drop(columns="wall_s"), again.drop(columns="wall_s"))
 
 
-@pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])
-def test_example_studies_are_valid_and_follow_model_md(path):
+#: Every shipped experiment file: the study's and the demo's.
+ALL_FILES = sorted(STUDY_DIR.glob("*.toml"))
+#: The demo's lever regimes: the status quo with one lever of the remedy switched on.
+LEVERS = {"plus_discipline": "discipline", "plus_buffer_release": "buffer_release",
+          "plus_overtime": "overtime_max", "plus_shift": "shift_hours"}
+
+
+@pytest.mark.parametrize("path", ALL_FILES, ids=[p.stem for p in ALL_FILES])
+def test_shipped_experiment_files_use_the_models_regimes_and_sa_ranges(path):
     exp = load_experiment(path)
-    assert exp.regimes == model.REGIMES  # both regimes, exactly the model's overrides
-    assert exp.compare == ("relationship", "sacred")
+    assert exp.model == "relsim.model:simulate"
+    for name, overrides in exp.regimes.items():
+        if name in LEVERS:  # exactly one lever of the remedy added to the status quo
+            lever = LEVERS[name]
+            base = model.REGIMES["relationship"]
+            assert {k: v for k, v in overrides.items() if k != lever} == \
+                {k: v for k, v in base.items() if k != lever}
+            assert overrides[lever] == model.REGIMES["sacred"][lever] != base[lever]
+        else:
+            assert overrides == model.REGIMES[name], name  # the model's regime, exactly
+    for a, b in exp.comparisons.values():
+        assert a in exp.regimes and b in exp.regimes
     for f in exp.factors:
+        if f.name in exp.axes:
+            assert (f.values is None and (f.low, f.high) == (0.0, 1.0)) or \
+                (min(f.values) >= 0.0 and max(f.values) <= 1.0)
+            for param, ends in exp.axes[f.name].ends.items():
+                spec = SPECS[param]
+                assert spec.sa_range[0] <= min(ends) and max(ends) <= spec.sa_range[1]
+            continue
         spec = SPECS[f.name]
-        if f.values is None:  # sampled designs use the SA ranges of MODEL.md
+        if f.values is None:  # sampled designs use the SA ranges of the ODD
             assert (f.low, f.high) == tuple(map(float, spec.sa_range)), f.name
         else:
             assert spec.sa_range[0] <= min(f.values) and max(f.values) <= spec.sa_range[1]
@@ -86,10 +108,14 @@ def test_example_studies_are_valid_and_follow_model_md(path):
 
 
 def test_sobol_study_covers_every_sa_range_but_the_regime_parameters():
-    exp = load_experiment(STUDIES[[p.stem for p in STUDIES].index("sobol-core")])
+    exp = load_experiment(STUDY_DIR / "sobol-core.toml")
     with_range = {n for n, s in SPECS.items() if s.sa_range is not None}
     regime_params = {n for o in model.REGIMES.values() for n in o}
-    assert set(exp.factor_names) == with_range - regime_params
+    # acquisition_per_selling_hour acts only in an unbounded market (market_size = 0)
+    unbounded_only = {"acquisition_per_selling_hour"}
+    assert set(exp.factor_names) == with_range - regime_params - unbounded_only
+    assert set(exp.regimes) == {"relationship", "transactional", "sacred",
+                                "sacred_relationship"}
 
 
 def test_workers_release_mesa_models_after_each_run():
