@@ -187,6 +187,22 @@ def build_targets(results: Results) -> tuple[list[Target], list[str]]:
     return targets, warnings
 
 
+#: Outputs named ``*_diff`` are differences *within* a run (e.g. the salesperson's view,
+#: ``style_<kpi>_diff``: relationship-style minus transactional customers of one plant).
+WITHIN_RUN_SUFFIX = "_diff"
+
+
+def _within_run_difference(target: Target) -> bool:
+    """A regime's within-run difference output with values: analysed like a paired delta.
+
+    Its per-row intervals (``delta_<output>_<regime>.csv``) and tipping points are those of
+    a paired difference; a regime where the difference is undefined (NaN: e.g. a plant
+    with one selling style) is skipped.
+    """
+    return (not target.is_delta and target.output.endswith(WITHIN_RUN_SUFFIX)
+            and bool(target.table[target.column].notna().any()))
+
+
 def _sensitivity(
     results: Results, target: Target, n_rows: int, seed: int, report: AnalysisReport,
     summary: dict,
@@ -413,7 +429,7 @@ def analyze_results(
         for output in results.outputs:
             report.files.append(_write(output_rows(results, output),
                                        results.analysis_dir / f"outputs_{output}.csv"))
-    for t in (t for t in targets if t.is_delta):
+    for t in (t for t in targets if t.is_delta or _within_run_difference(t)):
         tick(t.name)
         rows = dl.row_summary(t.table, t.column, results.design)
         report.files.append(_write(rows, results.analysis_dir / f"delta_{t.stem}.csv"))
