@@ -293,7 +293,7 @@ def test_fact4_relationship_work_and_firefighting():
     work (upkeep plus firefighting), and firefighting grows with chaos; in ``sacred`` most
     goes to selling.
 
-    Status quo: relationship work about two thirds of sales hours; firefighting
+    Status quo: relationship work 0.68 of sales hours calm, 0.69 chaotic; firefighting
     (lobbying and apologising, KPI sales_firefighting_share) 0.056 calm vs 0.13 chaotic
     (20 seeds). Sacred: selling 31.8 of 32 hours a day.
     """
