@@ -123,7 +123,7 @@ def test_horizon_relationship_value_and_customer_base_steady():
     Version 2 (bounded market): relationship - transactional profit at 1,440 minus at 720
     days, paired by seed, has a 99% interval that contains zero (16 seeds: -19 [-58, 19]
     on a value of +260), and the interval is narrow enough to have caught version 1's
-    change (half-width under a quarter of the value). Not nothing remains: with 20 seeds at
+    change (half-width under a quarter of the value). Something remains: with 20 seeds at
     95% the change is -28 [-53, -4] (-11%), the status quo's own slow decay (its buffer
     keeps ratcheting and its customer base drifts from ~67.5 at day 300 to ~65 by day 900),
     the vicious cycle the article describes, not the market's growth.
