@@ -3,10 +3,9 @@
 Each new mechanism has a neutral setting that switches it off. These tests check, mostly
 *exactly* (same seed, so same random draws), that the neutral setting removes the
 mechanism's effect and nothing else, that the non-neutral default really does something
-(so every test can fail), and that ``model.PLANT_ONLY`` stays complete.
-
-Statistical checks (styles) use paired replicates with fixed seeds and a Student-t
-interval: ``assert`` that an interval excludes (or includes) zero, at 99% two-sided.
+(so every test can fail), and that ``model.PLANT_ONLY`` stays complete. The statistical
+tests of the mechanisms' *effects* (long quotes, lateness, horizon, pairing, styles) are
+in ``tests/test_v2_facts.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from relsim import model
 from relsim.model import SalesModel
 from relsim.model.agents import LOST_DATE, Order
 from relsim.model.kpis import STYLE_KPI_NAMES
-from scipy import stats
 
 #: Shorter runs than the default where an exact identity is checked (same draws either way).
 SHORT = dict(days=360, warmup_days=90)
@@ -56,13 +54,6 @@ def same(a: float, b: float) -> bool:
 
 def differing(a: dict, b: dict) -> set[str]:
     return {k for k in a if not same(a[k], b[k])}
-
-
-def t_interval(x, level: float = 0.99) -> tuple[float, float]:
-    """Two-sided Student-t interval of the mean of paired differences."""
-    x = np.asarray(x, dtype=float)
-    half = stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
-    return float(x.mean() - half), float(x.mean() + half)
 
 
 # ----------------------------------------------------------------------------- PLANT_ONLY
