@@ -1,4 +1,10 @@
-"""Stylized facts 1-4 of MODEL.md, with replicates and a stated statistical criterion.
+"""Stylized facts 1 and 2 in a closed market (version 1's check, kept with v2 parameters).
+
+The version 2 facts 1-6 are tested in the default *bounded* market in
+``tests/test_v2_facts.py``; facts 3 and 4 of version 1 and ``tests/test_fact5.py`` (v1's
+relationship value ``relationship - sacred``) are superseded there. What stays here is
+that facts 1 and 2 need no market feedback at all: with a fixed customer base the status
+quo's buffer still ratchets and the sacred plant still delivers on time and faster.
 
 Regimes are compared with common random numbers (same seeds), so differences are paired.
 Criteria: a paired mean difference beyond three standard errors of the replicate
@@ -6,9 +12,10 @@ differences (with 8 replicates, t with 7 degrees of freedom: about 98% two-sided
 sign test where every one of the eight pairs goes the same way (p = 2**-8 one-sided under
 the null of no effect).
 
-Facts 1 and 2 are checked in a *closed market* (no acquisition, no competitor churn): with
-an open market the status quo loses customers (little selling), which lowers its load and
-partly relieves its chaos, a balancing loop documented in docs/ODD.md.
+A *closed market* in version 2: an unbounded market (``market_size`` = 0) without
+acquisition and without churn (neither competitors' offers nor low trust), so the customer
+base is the initial 60 throughout. Orders can still go elsewhere one at a time (lost
+orders), which is an order-level, not a market-level, feedback.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ from relsim import model
 
 SEEDS = tuple(range(8))
 CHAOS = dict(disruption_rate=0.2, process_cv=0.6)
-CLOSED = dict(acquisition_per_selling_hour=0.0, churn_base=0.0)
+CLOSED = dict(market_size=0, acquisition_per_selling_hour=0.0, churn_base=0.0,
+              churn_trust=0.0)
 #: Days [180, 270) are the first quarter after warm-up; the last 90 days end the run.
 EARLY, LATE = slice(180, 270), slice(-90, None)
 
@@ -56,9 +64,11 @@ def test_fact1_lead_time_syndrome_in_relationship_bounded_in_sacred():
     # Buffer and quoted lead time ratchet up in every replicate (sign test) ...
     assert (buf > 0).all() and buf.mean() > 3 * se(buf)
     assert (quote > 0).all()
-    # ... while on-time delivery does not improve: the upper 3-SE bound of its change is
-    # below a practically negligible gain of 2 points.
-    assert otd.mean() + 3 * se(otd) < 0.02
+    # ... while on-time delivery does not improve. Version 2 (lost orders, trust learning
+    # need, no churn to relieve the load): it *falls* by 0.20 on average (SE 0.08; single
+    # runs from -0.81 to +0.30, the rolling 20-day rate of a chaotic plant is noisy), so
+    # the criterion is an upper 3-SE bound below a gain of 10 points and a negative mean.
+    assert otd.mean() < 0 and otd.mean() + 3 * se(otd) < 0.10
     # In sacred the buffer stays bounded: over the run it moves by less than its initial
     # size (upper 3-SE bound of |change|), where the status quo's grows several-fold.
     sac = rise("sacred", "closed-chaos", "buffer", 16)
@@ -73,29 +83,3 @@ def test_fact2_sacred_delivers_on_time_with_shorter_lead_times():
     d = kpi("relationship", "closed", "lead_time_mean") - kpi("sacred", "closed",
                                                               "lead_time_mean")
     assert d.mean() > 3 * se(d)
-
-
-def test_fact3_channel_shift():
-    efficient = "share_online", "share_support"
-    sac = sum(kpi("sacred", "default", k) for k in efficient)
-    rel = sum(kpi("relationship", "default", k) for k in efficient)
-    d = sac - rel
-    # Reliable delivery drives orders to online/support ...
-    assert d.mean() > 3 * se(d) and (d > 0).all()
-    # ... and chaos drives them to sales/field (within the status quo, paired by seed).
-    personal = ("share_sales", "share_field")
-    calm = sum(kpi("relationship", "default", k) for k in personal)
-    chaotic = sum(kpi("relationship", "chaos", k) for k in personal)
-    assert (chaotic > calm).all()
-
-
-def test_fact4_firefighting_grows_with_chaos_in_relationship():
-    # Emergent part of fact 4: in the status quo, the time salespeople spend inserting,
-    # lobbying and apologising grows with chaos (every pair). The sacred side holds by
-    # construction (no schedule breaks at discipline = 1; relationship_focus = 0.1 sends
-    # spare time to selling) and is therefore not tested; the *size* of the share is not
-    # "large" at the default staffing (docs/ODD.md, "Stylized facts").
-    calm = kpi("relationship", "closed", "sales_firefighting_share")
-    chaotic = kpi("relationship", "closed-chaos", "sales_firefighting_share")
-    d = chaotic - calm
-    assert (d > 0).all() and d.mean() > 3 * se(d)
