@@ -206,7 +206,8 @@ def print_table(res: dict) -> None:
         row = f"{name:<22}{e['orders']:>8}"
         for lab in labels:
             s = e[lab]
-            row += f"{1e3 * s['median_s']:>12.2f}{'(%.1f-%.1f)' % (1e3 * s['min_s'], 1e3 * s['max_s']):>16}"
+            spread = f"({1e3 * s['min_s']:.1f}-{1e3 * s['max_s']:.1f})"
+            row += f"{1e3 * s['median_s']:>12.2f}{spread:>16}"
         if "speedup" in e:
             row += f"{e['speedup']:>9.2f}x"
         print(row)
