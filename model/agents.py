@@ -147,7 +147,8 @@ class Customer(mesa.Agent):
 
         The requested lead time is the needed one times ``1 - padding``.
         """
-        return self.model.p.pad_max * (1.0 - float(self.model.trust[self.idx]))
+        m = self.model
+        return m.p.pad_max * (1.0 - m.trust.item(self.idx))
 
 
     def wants_expedite(self, requested_lt: float) -> bool:
@@ -165,12 +166,17 @@ class Customer(mesa.Agent):
             The chosen channel index.
         """
         m = self.model
-        rel_bonus = m.p.relationship_pull * float(m.rel[self.idx])
-        first = SALES if personal_only else ONLINE
-        utils = [
-            self.reliability[c] - m.effort[c] + RELATIONSHIP_WEIGHT[c] * rel_bonus
-            for c in range(first, 4)
-        ]
+        rel_bonus = m.p.relationship_pull * m.rel.item(self.idx)
+        r, effort, weight = self.reliability, m.effort, RELATIONSHIP_WEIGHT
+        # utility of channel c: r[c] - effort[c] + weight[c] * rel_bonus (written out)
+        utils = [r[2] - effort[2] + weight[2] * rel_bonus,
+                 r[3] - effort[3] + weight[3] * rel_bonus]
+        if personal_only:
+            first = SALES
+        else:
+            first = ONLINE
+            utils = [r[0] - effort[0] + weight[0] * rel_bonus,
+                     r[1] - effort[1] + weight[1] * rel_bonus, *utils]
         top = max(utils)
         inv_t = 1.0 / m.p.channel_temperature
         weights = [math.exp((x - top) * inv_t) for x in utils]
@@ -201,14 +207,15 @@ class Customer(mesa.Agent):
         excess = offered_lt - need_lt
         if s <= 0.0 or excess <= 0.0:
             return False
-        cushion = 1.0 - m.p.relationship_loyalty * float(m.rel[self.idx])
+        cushion = 1.0 - m.p.relationship_loyalty * m.rel.item(self.idx)
         return u < (1.0 - math.exp(-s * excess / need_lt)) * cushion
 
     def lose_order(self, order: Order) -> None:
         """Having bought elsewhere lowers loyalty like a broken promise (trust and channel)."""
         m = self.model
         w = m.p.trust_memory
-        m.trust[self.idx] -= w * m.trust[self.idx]
+        trust = m.trust.item(self.idx)
+        m.trust[self.idx] = trust - w * trust
         self.reliability[order.channel] -= w * self.reliability[order.channel]
 
     def learn_from_delivery(self, order: Order) -> None:
@@ -226,7 +233,8 @@ class Customer(mesa.Agent):
             need_met = 1.0 if order.finish <= order.need_date else 0.0
             kept += nw * (need_met - kept)
         met = 1.0 if order.finish <= order.requested_date else 0.0
-        m.trust[self.idx] += w * (kept - m.trust[self.idx])
+        trust = m.trust.item(self.idx)
+        m.trust[self.idx] = trust + w * (kept - trust)
         r = self.reliability
         r[order.channel] += w * (met - r[order.channel])
 
@@ -263,8 +271,7 @@ class Salesperson(mesa.Agent):
 
     def start_day(self) -> None:
         """A fresh working day."""
-        for k in self.ACTIVITIES:
-            self.hours[k] = 0.0
+        self.hours = dict.fromkeys(self.ACTIVITIES, 0.0)
 
     def busy_hours(self) -> float:
         """Hours already used today for orders, lobbying and apologies."""

@@ -203,6 +203,8 @@ class SalesModel(mesa.Model):
         infl = setup_rng.uniform(lo, hi, p.salespeople) if hi > lo else [p.influence] * \
             p.salespeople
         n_rel = round(p.relationship_seller_share * p.salespeople)
+        #: Any relationship-style salesperson (only they lobby).
+        self._relational = n_rel > 0
         self.salespeople = [
             Salesperson(self, s, float(infl[s]),
                         RELATIONSHIP_STYLE if s < n_rel else TRANSACTIONAL_STYLE)
@@ -216,6 +218,9 @@ class SalesModel(mesa.Model):
         self.rel = np.zeros(size)
         self.owner = np.zeros(size, dtype=np.int64)
         self.is_active = np.zeros(size, dtype=bool)
+        #: `is_active` as 0.0/1.0 (the daily means of trust and relationship over the active
+        #: customers are dot products with it: the same BLAS call as ``x @ is_active``).
+        self.active_f = np.zeros(size)
         #: Customers active at some time of the measured window (trust_mean_all).
         self.seen = np.zeros(size, dtype=bool)
         self._upkeep_per_customer = np.zeros(p.salespeople)
@@ -243,11 +248,12 @@ class SalesModel(mesa.Model):
                 self._schedule_customer(idx, 0.0)
         if not self.per_customer:
             self._schedule_next_arrival(0.0)
-        # Daily records (whole run): deliveries and on-time counts for the rolling OTD.
-        self.delivered_by_day = np.zeros(p.days, dtype=np.int64)
-        self.on_time_by_day = np.zeros(p.days, dtype=np.int64)
+        # Daily records (whole run): deliveries and on-time counts for the rolling OTD (the
+        # counts in lists, exact in any order; the amounts in arrays, summed by numpy).
+        self.delivered_by_day = [0] * p.days
+        self.on_time_by_day = [0] * p.days
         self.penetration_by_day = np.zeros(p.days)
-        self.protected_by_day = np.zeros(p.days, dtype=np.int64)
+        self.protected_by_day = [0] * p.days
         self.offered_by_day = np.zeros(p.days)
         self.totals = _Totals()
         self.datacollector = None
@@ -277,6 +283,7 @@ class SalesModel(mesa.Model):
         self.trust[idx] = self.p.trust_init
         self.rel[idx] = self.p.relationship_init
         self.is_active[idx] = True
+        self.active_f[idx] = 1.0
         self.customer_list[idx] = c
         self._active_pos[idx] = len(self.active_ids)
         self.active_ids.append(idx)
@@ -288,6 +295,7 @@ class SalesModel(mesa.Model):
         self.rel = np.concatenate([self.rel, np.zeros(n)])
         self.owner = np.concatenate([self.owner, np.zeros(n, dtype=np.int64)])
         self.is_active = np.concatenate([self.is_active, np.zeros(n, dtype=bool)])
+        self.active_f = np.concatenate([self.active_f, np.zeros(n)])
         self.seen = np.concatenate([self.seen, np.zeros(n, dtype=bool)])
         self._slot_states = np.concatenate(
             [self._slot_states, _customer_states(self._entropy, n, 2 * n)])
@@ -297,6 +305,7 @@ class SalesModel(mesa.Model):
         c = self.customer_list[idx]
         c.active = False
         self.is_active[idx] = False
+        self.active_f[idx] = 0.0
         c.salesperson.portfolio -= 1
         pos = self._active_pos.pop(idx)
         last = self.active_ids.pop()
@@ -497,7 +506,7 @@ class SalesModel(mesa.Model):
         """One working day."""
         p = self.p
         d = self.day_index
-        if d >= self.delivered_by_day.size:  # Mesa-native use may step past `days`
+        if d >= len(self.delivered_by_day):  # Mesa-native use may step past `days`
             self._extend_daily_records()
         t = float(d)
         self.now = t
@@ -513,7 +522,7 @@ class SalesModel(mesa.Model):
             p.capacity_cost_per_hour
         for sp in self.salespeople:
             sp.start_day()
-        if p.discipline < 1.0 and planner.schedule:
+        if p.discipline < 1.0 and planner.schedule and self._relational:
             self._lobbying(t)
         # The day's arrivals, with the plant working in between.
         end = t + 1.0
@@ -534,8 +543,10 @@ class SalesModel(mesa.Model):
         self.day_index += 1
 
     def _extend_daily_records(self) -> None:
-        for name in ("delivered_by_day", "on_time_by_day", "penetration_by_day",
-                     "protected_by_day", "offered_by_day"):
+        for name in ("delivered_by_day", "on_time_by_day", "protected_by_day"):
+            a = getattr(self, name)
+            a.extend([0] * len(a))
+        for name in ("penetration_by_day", "offered_by_day"):
             a = getattr(self, name)
             setattr(self, name, np.concatenate([a, np.zeros_like(a)]))
 
@@ -571,7 +582,9 @@ class SalesModel(mesa.Model):
         closed = upkeep * -p.upkeep_gain
         np.exp(closed, out=closed)
         np.subtract(1.0, closed, out=closed)
-        rel += closed[self.owner[:n]] * (1.0 - rel)
+        gain = closed.take(self.owner[:n])
+        gain *= 1.0 - rel
+        rel += gain
         rel *= 1.0 - p.relationship_decay
         # Churn: loyal customers resist competitors' offers (churn_base), and the hazard
         # rises steeply as loyalty falls below churn_trust. One draw per customer slot per
@@ -617,10 +630,10 @@ class SalesModel(mesa.Model):
             self.planner.review_shift(load)
         if (d + 1) % p.buffer_review_days == 0:
             lo = max(0, d + 1 - p.otd_window_days)
-            delivered = int(self.delivered_by_day[lo:d + 1].sum())
+            delivered = sum(self.delivered_by_day[lo:d + 1])
             if delivered:
-                otd = self.on_time_by_day[lo:d + 1].sum() / delivered
-                protected = int(self.protected_by_day[lo:d + 1].sum())
+                otd = sum(self.on_time_by_day[lo:d + 1]) / delivered
+                protected = sum(self.protected_by_day[lo:d + 1])
                 # With no protected order to judge by, the buffer is in the red: keep it.
                 pen = self.penetration_by_day[lo:d + 1].sum() / protected if protected \
                     else 1.0
@@ -675,7 +688,7 @@ class SalesModel(mesa.Model):
         n_act = int(act.sum())
         hours = {k: sum(sp.hours[k] for sp in self.salespeople) for k in Salesperson.ACTIVITIES}
         lo = max(0, d + 1 - self.p.otd_window_days)
-        deliv = int(self.delivered_by_day[lo:d + 1].sum())
+        deliv = sum(self.delivered_by_day[lo:d + 1])
         placed = sum(day.orders)
         self._series_row = {
             "day": d,
@@ -684,7 +697,7 @@ class SalesModel(mesa.Model):
             "buffer": self.planner.buffer,
             "quoted_lead_time": self.planner.standard_quote_lt(),
             "lead_time": day.lead_time_sum / day.delivered if day.delivered else math.nan,
-            "otd_rolling": self.on_time_by_day[lo:d + 1].sum() / deliv if deliv else math.nan,
+            "otd_rolling": sum(self.on_time_by_day[lo:d + 1]) / deliv if deliv else math.nan,
             "trust_mean": float(self.trust[:n][act].mean()) if n_act else math.nan,
             "relationship_mean": float(self.rel[:n][act].mean()) if n_act else math.nan,
             "padding_mean": day.padding_sum / placed if placed else math.nan,
@@ -798,14 +811,16 @@ class _Totals:
             for k, v in sp.hours.items():
                 hours[k] += v
         n = len(m.customer_list)
-        active = m.is_active[:n]
         # `seen`: customers active at the end of some measured day. All of today's on the
         # first measured day; after it, `_acquire` marks each customer it activates.
         if first:
-            m.seen[:n] |= active
+            m.seen[:n] |= m.is_active[:n]
         if n_active:
-            self.trust_sum += float(m.trust[:n] @ active) / n_active
-            self.rel_sum += float(m.rel[:n] @ active) / n_active
+            # Means over the active customers: dot products with the 0/1 activity vector
+            # (numpy's dot of float64 vectors, the same as ``trust @ is_active``).
+            active = m.active_f[:n]
+            self.trust_sum += float(m.trust[:n].dot(active)) / n_active
+            self.rel_sum += float(m.rel[:n].dot(active)) / n_active
 
 def simulate(params: dict[str, Any] | Params | None = None, seed: int = 0, *,
              series: bool = False) -> dict[str, Any]:
