@@ -219,7 +219,7 @@ _VERIFIED: bool | None = None
 
 
 def _batch_seeding_ok() -> bool:
-    """Once per process: does the array hash give numpy's states? (Else fall back.)"""
+    """Once per process: whether the array hash gives numpy's states (else fall back)."""
     global _VERIFIED
     if _VERIFIED is None:
         keys = np.array([[1_000_003, 0, 2], [7, 2**32 - 1, 0]])
@@ -288,6 +288,7 @@ class Poisson:
         self._i = 0
 
     def __call__(self, lam: float) -> int:
+        """One Poisson variate with mean ``lam``."""
         if lam == 0.0:
             return 0
         if not 0.0 < lam < 10.0 or not _poisson_ok():  # also NaN: numpy raises
@@ -310,7 +311,7 @@ class Poisson:
                 return x
 
     def _numpy(self, lam: float) -> int:
-        """numpy's own draw, from where the uniforms used so far leave the generator."""
+        """A draw by numpy itself, from where the uniforms used so far leave the generator."""
         if self._state is not None:
             bg = self._rng.bit_generator
             bg.state = self._state
@@ -323,7 +324,7 @@ _POISSON_OK: bool | None = None
 
 
 def _poisson_ok() -> bool:
-    """Once per process: does `Poisson` give numpy's values? (Else numpy draws them all.)"""
+    """Once per process: whether `Poisson` gives numpy's values (else numpy draws all)."""
     global _POISSON_OK
     if _POISSON_OK is None:
         _POISSON_OK = True  # the check itself uses the fast path
