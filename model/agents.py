@@ -215,7 +215,7 @@ class Customer(mesa.Agent):
         m = self.model
         w = m.p.trust_memory
         trust = m.trust.item(self.idx)
-        m.trust[self.idx] = trust - w * trust
+        m.set_trust(self.idx, trust - w * trust)
         self.reliability[order.channel] -= w * self.reliability[order.channel]
 
     def learn_from_delivery(self, order: Order) -> None:
@@ -234,7 +234,7 @@ class Customer(mesa.Agent):
             kept += nw * (need_met - kept)
         met = 1.0 if order.finish <= order.requested_date else 0.0
         trust = m.trust.item(self.idx)
-        m.trust[self.idx] = trust + w * (kept - trust)
+        m.set_trust(self.idx, trust + w * (kept - trust))
         r = self.reliability
         r[order.channel] += w * (met - r[order.channel])
 

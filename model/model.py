@@ -221,6 +221,9 @@ class SalesModel(mesa.Model):
         #: `is_active` as 0.0/1.0 (the daily means of trust and relationship over the active
         #: customers are dot products with it: the same BLAS call as ``x @ is_active``).
         self.active_f = np.zeros(size)
+        #: Per slot, an upper bound of today's defection hazard given its trust (-1 for a
+        #: prospect): a defection draw at or above it cannot be a defection (`set_trust`).
+        self._hazard_ub = [-1.0] * size
         #: Customers active at some time of the measured window (trust_mean_all).
         self.seen = np.zeros(size, dtype=bool)
         self._upkeep_per_customer = np.zeros(p.salespeople)
@@ -280,7 +283,7 @@ class SalesModel(mesa.Model):
         sp = self.salespeople[int(self.owner[idx])]
         c = Customer(self, idx, sp, quote_lt)
         sp.portfolio += 1
-        self.trust[idx] = self.p.trust_init
+        self.set_trust(idx, self.p.trust_init)
         self.rel[idx] = self.p.relationship_init
         self.is_active[idx] = True
         self.active_f[idx] = 1.0
@@ -296,6 +299,7 @@ class SalesModel(mesa.Model):
         self.owner = np.concatenate([self.owner, np.zeros(n, dtype=np.int64)])
         self.is_active = np.concatenate([self.is_active, np.zeros(n, dtype=bool)])
         self.active_f = np.concatenate([self.active_f, np.zeros(n)])
+        self._hazard_ub.extend([-1.0] * n)
         self.seen = np.concatenate([self.seen, np.zeros(n, dtype=bool)])
         self._slot_states = np.concatenate(
             [self._slot_states, _customer_states(self._entropy, n, 2 * n)])
@@ -306,6 +310,7 @@ class SalesModel(mesa.Model):
         c.active = False
         self.is_active[idx] = False
         self.active_f[idx] = 0.0
+        self._hazard_ub[idx] = -1.0
         c.salesperson.portfolio -= 1
         pos = self._active_pos.pop(idx)
         last = self.active_ids.pop()
@@ -320,6 +325,22 @@ class SalesModel(mesa.Model):
         c.open_orders.clear()
         c.remove()
         self.customer_list[idx] = None
+
+    def set_trust(self, idx: int, value: float) -> None:
+        """Set customer ``idx``'s trust (and the bound of its hazard that churn screens by).
+
+        The bound is the hazard of `_end_of_day` with relationship strength 0: disloyalty
+        ``(1 - trust) * (1 - w * relationship)`` is at most ``1 - trust``, and every later
+        step is monotone (in floating point too), so the real hazard never exceeds it.
+        """
+        self.trust[idx] = value
+        p = self.p
+        disloyalty = 1.0 - value
+        bound = disloyalty * p.churn_base
+        if p.churn_trust > 0:
+            steep = (disloyalty - (1.0 - p.churn_trust)) * (1.0 / p.churn_trust)
+            bound += min(max(steep, 0.0), 1.0) * p.churn_hazard_max
+        self._hazard_ub[idx] = bound
 
     @property
     def demand_rate(self) -> float:
@@ -596,8 +617,9 @@ class SalesModel(mesa.Model):
         if hits:
             trust = self.trust
             loyalty, base = p.relationship_loyalty, p.churn_base
+            ub = self._hazard_ub
             for idx, draw in hits:
-                if self.customer_list[idx] is None:
+                if draw >= ub[idx]:  # at or above the bound (a prospect's is -1)
                     continue
                 # 1 - loyalty, where loyalty = 1 - (1 - trust) * (1 - w * relationship)
                 disloyalty = (1.0 - trust.item(idx)) * (1.0 - loyalty * rel.item(idx))
