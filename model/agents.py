@@ -168,25 +168,40 @@ class Customer(mesa.Agent):
         m = self.model
         rel_bonus = m.p.relationship_pull * m.rel.item(self.idx)
         r, effort, weight = self.reliability, m.effort, RELATIONSHIP_WEIGHT
-        # utility of channel c: r[c] - effort[c] + weight[c] * rel_bonus (written out)
-        utils = [r[2] - effort[2] + weight[2] * rel_bonus,
-                 r[3] - effort[3] + weight[3] * rel_bonus]
-        if personal_only:
-            first = SALES
-        else:
-            first = ONLINE
-            utils = [r[0] - effort[0] + weight[0] * rel_bonus,
-                     r[1] - effort[1] + weight[1] * rel_bonus, *utils]
-        top = max(utils)
         inv_t = 1.0 / m.p.channel_temperature
-        weights = [math.exp((x - top) * inv_t) for x in utils]
-        target = u * sum(weights)
-        acc = 0.0
-        for i, w in enumerate(weights):
-            acc += w
-            if target < acc:
-                return first + i
-        return 3
+        exp = math.exp
+        # Utility of channel c: r[c] - effort[c] + weight[c] * rel_bonus; the chosen channel
+        # is the first whose cumulative weight exp((utility - top) / temperature) exceeds
+        # u times the total (written out for two and four channels: this runs per order).
+        x2 = r[2] - effort[2] + weight[2] * rel_bonus
+        x3 = r[3] - effort[3] + weight[3] * rel_bonus
+        if personal_only:
+            top = x3 if x3 > x2 else x2  # max(): the first of equal values
+            w2, w3 = exp((x2 - top) * inv_t), exp((x3 - top) * inv_t)
+            target = u * sum((w2, w3))  # sum(): the interpreter's float sum, as in a loop
+            return SALES if target < w2 else FIELD
+        x0 = r[0] - effort[0] + weight[0] * rel_bonus
+        x1 = r[1] - effort[1] + weight[1] * rel_bonus
+        top = x0
+        if x1 > top:
+            top = x1
+        if x2 > top:
+            top = x2
+        if x3 > top:
+            top = x3
+        w0, w1 = exp((x0 - top) * inv_t), exp((x1 - top) * inv_t)
+        w2, w3 = exp((x2 - top) * inv_t), exp((x3 - top) * inv_t)
+        target = u * sum((w0, w1, w2, w3))
+        acc = w0
+        if target < acc:
+            return ONLINE
+        acc += w1
+        if target < acc:
+            return SUPPORT
+        acc += w2
+        if target < acc:
+            return SALES
+        return FIELD
 
     def goes_elsewhere(self, offered_lt: float, need_lt: float, u: float) -> bool:
         """Article step 10: an offered date beyond the need sends the order to a competitor.
@@ -312,7 +327,8 @@ class Salesperson(mesa.Agent):
         self.hours["apologising"] += p.apology_hours
         m.planner.jump(order, self.influence, u)
         i = order.customer
-        m.rel[i] += p.apology_boost * (1.0 - m.rel[i])
+        rel = m.rel.item(i)
+        m.rel[i] = rel + p.apology_boost * (1.0 - rel)
 
     def allocate_spare_time(self) -> tuple[float, float]:
         """End of day: spare hours go to relationship upkeep and to selling.

@@ -783,6 +783,9 @@ def _reporter(column: str):
     return lambda m: m._series_row[column]
 
 
+_TOTAL_HOURS = ("lobbying", "apologising", "selling")
+
+
 class _Totals:
     """Sums over the measured days (after warm-up) of the daily counters."""
 
@@ -796,7 +799,8 @@ class _Totals:
         self.cost = 0.0
         self.churned = 0
         self.acquired = 0
-        self.hours = dict.fromkeys(Salesperson.ACTIVITIES, 0.0)
+        #: Hours of the activities the KPIs report (firefighting, selling).
+        self.hours = dict.fromkeys(_TOTAL_HOURS, 0.0)
         self.trust_sum = 0.0
         self.rel_sum = 0.0
         self.lost_orders = 0
@@ -828,10 +832,16 @@ class _Totals:
         self.customers_active += n_active
         cds = self.customer_days_style
         hours = self.hours
+        lobbying, apologising, selling = hours["lobbying"], hours["apologising"], \
+            hours["selling"]
         for sp in m.salespeople:
             cds[sp.style] += sp.portfolio
-            for k, v in sp.hours.items():
-                hours[k] += v
+            h = sp.hours
+            lobbying += h["lobbying"]
+            apologising += h["apologising"]
+            selling += h["selling"]
+        hours["lobbying"], hours["apologising"], hours["selling"] = \
+            lobbying, apologising, selling
         n = len(m.customer_list)
         # `seen`: customers active at the end of some measured day. All of today's on the
         # first measured day; after it, `_acquire` marks each customer it activates.
