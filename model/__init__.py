@@ -8,9 +8,9 @@ Public API (docs/ODD.md describes the model):
 
 The parameter definitions (`Params`, `REGIMES`, `PARAMETER_SPECS`, ...) import nothing
 heavy; the model itself (`SalesModel`, `simulate`, `KPI_NAMES`, `UNDEFINED_OUTPUTS`,
-`SERIES_COLUMNS`) is
-imported on first use, so that a command that only needs parameters (``relsim --help``,
-validating an experiment file) does not pay for importing Mesa, numpy and pandas.
+`SERIES_COLUMNS`) is imported on first use, so that a command that only needs parameters
+(``relsim --help``, validating an experiment file) does not pay for importing Mesa, numpy
+and pandas.
 """
 
 from __future__ import annotations
