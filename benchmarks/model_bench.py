@@ -47,9 +47,10 @@ from relsim import model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parent.parent
-#: The version-2 model as it was before the speed work (issue 12): commit "Bit-identical
-#: test: KPIs ... recorded from the v2 model before optimisation".
-BASELINE_REF = "464db54c2387bd5c83b2dc4357d79630914c241f"
+#: The version-2 model as it was before the speed work (issue 12): the tip of the lead's
+#: branch v2model when this work was rebased on it ("KPIs: autonomy_final over
+#: relationship-style salespeople").
+BASELINE_REF = "17b190e9208577365bad85c6f110ca08cc2c886b"
 
 #: Targets of issue 12 (item 1).
 TARGETS = {
