@@ -19,6 +19,7 @@ differ).
 
 from __future__ import annotations
 
+import bisect
 import math
 
 import numpy as np
@@ -248,13 +249,46 @@ def generator_from_state(state: np.ndarray) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(_FixedSeed(np.ascontiguousarray(state))))
 
 
+class _LazyGenerator:
+    """Stands for a generator until its first draw, then builds it (from its seed state).
+
+    A customer's stream has three generators, and a customer who never orders never needs
+    its normal variates: the generator is made when first drawn from.
+    """
+
+    __slots__ = ("_state", "_gen")
+
+    def __init__(self, state: np.ndarray) -> None:
+        self._state = state
+        self._gen = None
+
+    def _generator(self) -> np.random.Generator:
+        if self._gen is None:
+            self._gen = generator_from_state(self._state)
+        return self._gen
+
+    def random(self, size: int) -> np.ndarray:
+        """``Generator.random(size)``."""
+        return self._generator().random(size)
+
+    def standard_normal(self, size: int) -> np.ndarray:
+        """``Generator.standard_normal(size)``."""
+        return self._generator().standard_normal(size)
+
+    def standard_exponential(self, size: int) -> np.ndarray:
+        """``Generator.standard_exponential(size)``."""
+        return self._generator().standard_exponential(size)
+
+
 def stream_from_state(states: np.ndarray, block: int | tuple = BLOCK) -> Stream:
     """A `Stream` whose three generators have the given seed states (3, 4).
 
     The same stream as ``Stream(default_rng(SeedSequence(e, spawn_key=key)))``, whose
-    children have the keys ``key + (0,)``, ``key + (1,)`` and ``key + (2,)``.
+    children have the keys ``key + (0,)``, ``key + (1,)`` and ``key + (2,)``. Each
+    generator is made at its first draw.
     """
-    return Stream(None, block, tuple(generator_from_state(s) for s in states))
+    return Stream(None, block, (_LazyGenerator(states[0]), _LazyGenerator(states[1]),
+                                _LazyGenerator(states[2])))
 
 
 # ----------------------------------------------------------------------- daily draws
@@ -358,8 +392,8 @@ class ScreenedUniforms:
         self._h = 0
         self._pos = 0
 
-    def take(self, n: int, days_hint: int = 1) -> list[tuple[int, float]]:
-        """Today's ``n`` draws: (position, value) of those below the bound, in order.
+    def take(self, n: int, days_hint: int = 1) -> tuple[list[int], list[float]]:
+        """Today's ``n`` draws: positions (0..n-1) and values of those below the bound.
 
         Args:
             n: Number of draws (customer slots) today.
@@ -373,14 +407,10 @@ class ScreenedUniforms:
         self._pos = end
         hits, h = self._hits, self._h
         if h >= len(hits) or hits[h] >= end:
-            return []
-        out = []
-        values = self._hit_values
-        while h < len(hits) and hits[h] < end:
-            out.append((hits[h] - pos, values[h]))
-            h += 1
-        self._h = h
-        return out
+            return [], []
+        j = bisect.bisect_left(hits, end, h)
+        self._h = j
+        return [k - pos for k in hits[h:j]], self._hit_values[h:j]
 
     def _refill(self, n: int, days_hint: int) -> None:
         days = max(1, min(days_hint, 65536 // max(n, 1)))
