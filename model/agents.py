@@ -337,10 +337,12 @@ class Salesperson(mesa.Agent):
             (upkeep hours, selling hours).
         """
         p = self.model.p
-        spare = max(0.0, p.sales_hours - self.busy_hours())
+        h = self.hours
+        # spare = sales hours - busy_hours() (written out: this runs daily)
+        spare = max(0.0, p.sales_hours - (h["handling"] + h["lobbying"] + h["apologising"]))
         upkeep = p.relationship_focus * spare if self.relational else 0.0
-        self.hours["upkeep"] = upkeep
-        self.hours["selling"] = spare - upkeep
+        h["upkeep"] = upkeep
+        h["selling"] = spare - upkeep
         return upkeep, spare - upkeep
 
 

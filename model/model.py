@@ -536,7 +536,7 @@ class SalesModel(mesa.Model):
         day.reset()
         planner, plant = self.planner, self.plant
         # Start of day: disruption, the planner's overtime, salespeople lobby.
-        loss = plant.disruption_loss(self.plant_draws.uniform(), self.plant_draws.uniform())
+        loss = plant.disruption_loss(*self.plant_draws.uniform.take(2))
         overtime = planner.decide_overtime(t)
         plant.start_day(loss, overtime)
         day.overtime_hours = overtime
@@ -601,12 +601,15 @@ class SalesModel(mesa.Model):
         # Upkeep over the day, dr/dt = upkeep_gain * h * (1 - r), solved exactly: r moves a
         # share 1 - exp(-upkeep_gain * h) of its gap to 1 (saturating, never above 1). The
         # share is the same for all customers of a salesperson: computed per salesperson.
-        closed = upkeep * -p.upkeep_gain
-        np.exp(closed, out=closed)
-        np.subtract(1.0, closed, out=closed)
-        gain = closed.take(self.owner[:n])
-        gain *= 1.0 - rel
-        rel += gain
+        # (Without relationship-style salespeople every share is 1 - exp(-0) = 0 and adding
+        # 0 * (1 - r) leaves r as it is: skipped.)
+        if self._relational:
+            closed = upkeep * -p.upkeep_gain
+            np.exp(closed, out=closed)
+            np.subtract(1.0, closed, out=closed)
+            gain = closed.take(self.owner[:n])
+            gain *= 1.0 - rel
+            rel += gain
         rel *= 1.0 - p.relationship_decay
         # Churn: loyal customers resist competitors' offers (churn_base), and the hazard
         # rises steeply as loyalty falls below churn_trust. One draw per customer slot per
