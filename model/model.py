@@ -615,7 +615,7 @@ class SalesModel(mesa.Model):
         # rises steeply as loyalty falls below churn_trust. One draw per customer slot per
         # day from a stream of its own (aligned across regimes). Draws at or above the
         # largest possible hazard decide nothing: only the others are looked at.
-        old_rate = self.demand_rate
+        old_rate = 0.0 if self.per_customer else self.demand_rate  # version 1's stream only
         measured = d >= p.warmup_days
         slots, draws = self.churn_draws.take(n, p.days - d)
         if slots:
@@ -680,8 +680,8 @@ class SalesModel(mesa.Model):
         """
         p = self.p
         if self.bounded:
-            lam = p.market_conversion * selling * self.prospects / p.market_size \
-                * self.reputation
+            prospects = p.market_size - len(self.active_ids)  # self.prospects
+            lam = p.market_conversion * selling * prospects / p.market_size * self.reputation
             won = self.market_poisson(max(lam, 0.0))
             if won:
                 quote_lt = self.planner.standard_quote_lt()
