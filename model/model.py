@@ -77,6 +77,7 @@ class DayStats:
         self.lead_time_sum = self.penetration_sum = self.padding_sum = 0.0
         self.late_penalty = self.lost_margin = self.offered_work = 0.0
 
+
 SERIES_COLUMNS = (
     "day", "wip_orders", "wip_hours", "buffer", "quoted_lead_time", "lead_time", "otd_rolling",
     "trust_mean", "relationship_mean", "padding_mean", "autonomy_mean", "expedite_requests",
