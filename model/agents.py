@@ -147,7 +147,8 @@ class Customer(mesa.Agent):
 
         The requested lead time is the needed one times ``1 - padding``.
         """
-        return self.model.p.pad_max * (1.0 - float(self.model.trust[self.idx]))
+        m = self.model
+        return m.p.pad_max * (1.0 - m.trust.item(self.idx))
 
 
     def wants_expedite(self, requested_lt: float) -> bool:
@@ -165,22 +166,42 @@ class Customer(mesa.Agent):
             The chosen channel index.
         """
         m = self.model
-        rel_bonus = m.p.relationship_pull * float(m.rel[self.idx])
-        first = SALES if personal_only else ONLINE
-        utils = [
-            self.reliability[c] - m.effort[c] + RELATIONSHIP_WEIGHT[c] * rel_bonus
-            for c in range(first, 4)
-        ]
-        top = max(utils)
+        rel_bonus = m.p.relationship_pull * m.rel.item(self.idx)
+        r, effort, weight = self.reliability, m.effort, RELATIONSHIP_WEIGHT
         inv_t = 1.0 / m.p.channel_temperature
-        weights = [math.exp((x - top) * inv_t) for x in utils]
-        target = u * sum(weights)
-        acc = 0.0
-        for i, w in enumerate(weights):
-            acc += w
-            if target < acc:
-                return first + i
-        return 3
+        exp = math.exp
+        # Utility of channel c: r[c] - effort[c] + weight[c] * rel_bonus; the chosen channel
+        # is the first whose cumulative weight exp((utility - top) / temperature) exceeds
+        # u times the total (written out for two and four channels: this runs per order).
+        x2 = r[2] - effort[2] + weight[2] * rel_bonus
+        x3 = r[3] - effort[3] + weight[3] * rel_bonus
+        if personal_only:
+            top = x3 if x3 > x2 else x2  # max(): the first of equal values
+            w2, w3 = exp((x2 - top) * inv_t), exp((x3 - top) * inv_t)
+            target = u * sum((w2, w3))  # sum(): the interpreter's float sum, as in a loop
+            return SALES if target < w2 else FIELD
+        x0 = r[0] - effort[0] + weight[0] * rel_bonus
+        x1 = r[1] - effort[1] + weight[1] * rel_bonus
+        top = x0
+        if x1 > top:
+            top = x1
+        if x2 > top:
+            top = x2
+        if x3 > top:
+            top = x3
+        w0, w1 = exp((x0 - top) * inv_t), exp((x1 - top) * inv_t)
+        w2, w3 = exp((x2 - top) * inv_t), exp((x3 - top) * inv_t)
+        target = u * sum((w0, w1, w2, w3))
+        acc = w0
+        if target < acc:
+            return ONLINE
+        acc += w1
+        if target < acc:
+            return SUPPORT
+        acc += w2
+        if target < acc:
+            return SALES
+        return FIELD
 
     def goes_elsewhere(self, offered_lt: float, need_lt: float, u: float) -> bool:
         """Article step 10: an offered date beyond the need sends the order to a competitor.
@@ -201,14 +222,15 @@ class Customer(mesa.Agent):
         excess = offered_lt - need_lt
         if s <= 0.0 or excess <= 0.0:
             return False
-        cushion = 1.0 - m.p.relationship_loyalty * float(m.rel[self.idx])
+        cushion = 1.0 - m.p.relationship_loyalty * m.rel.item(self.idx)
         return u < (1.0 - math.exp(-s * excess / need_lt)) * cushion
 
     def lose_order(self, order: Order) -> None:
         """Having bought elsewhere lowers loyalty like a broken promise (trust and channel)."""
         m = self.model
         w = m.p.trust_memory
-        m.trust[self.idx] -= w * m.trust[self.idx]
+        trust = m.trust.item(self.idx)
+        m.set_trust(self.idx, trust - w * trust)
         self.reliability[order.channel] -= w * self.reliability[order.channel]
 
     def learn_from_delivery(self, order: Order) -> None:
@@ -226,7 +248,8 @@ class Customer(mesa.Agent):
             need_met = 1.0 if order.finish <= order.need_date else 0.0
             kept += nw * (need_met - kept)
         met = 1.0 if order.finish <= order.requested_date else 0.0
-        m.trust[self.idx] += w * (kept - m.trust[self.idx])
+        trust = m.trust.item(self.idx)
+        m.set_trust(self.idx, trust + w * (kept - trust))
         r = self.reliability
         r[order.channel] += w * (met - r[order.channel])
 
@@ -263,8 +286,7 @@ class Salesperson(mesa.Agent):
 
     def start_day(self) -> None:
         """A fresh working day."""
-        for k in self.ACTIVITIES:
-            self.hours[k] = 0.0
+        self.hours = dict.fromkeys(self.ACTIVITIES, 0.0)
 
     def busy_hours(self) -> float:
         """Hours already used today for orders, lobbying and apologies."""
@@ -305,7 +327,8 @@ class Salesperson(mesa.Agent):
         self.hours["apologising"] += p.apology_hours
         m.planner.jump(order, self.influence, u)
         i = order.customer
-        m.rel[i] += p.apology_boost * (1.0 - m.rel[i])
+        rel = m.rel.item(i)
+        m.rel[i] = rel + p.apology_boost * (1.0 - rel)
 
     def allocate_spare_time(self) -> tuple[float, float]:
         """End of day: spare hours go to relationship upkeep and to selling.
@@ -314,10 +337,12 @@ class Salesperson(mesa.Agent):
             (upkeep hours, selling hours).
         """
         p = self.model.p
-        spare = max(0.0, p.sales_hours - self.busy_hours())
+        h = self.hours
+        # spare = sales hours - busy_hours() (written out: this runs daily)
+        spare = max(0.0, p.sales_hours - (h["handling"] + h["lobbying"] + h["apologising"]))
         upkeep = p.relationship_focus * spare if self.relational else 0.0
-        self.hours["upkeep"] = upkeep
-        self.hours["selling"] = spare - upkeep
+        h["upkeep"] = upkeep
+        h["selling"] = spare - upkeep
         return upkeep, spare - upkeep
 
 

@@ -15,6 +15,7 @@ stream matched to customers by list position (to measure what the pairing buys).
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 from typing import Any
@@ -39,7 +40,16 @@ from relsim.model.agents import (
 )
 from relsim.model.kpis import compute_kpis
 from relsim.model.params import Params, coerce_params
-from relsim.model.randomness import Stream, lognormal_params
+from relsim.model.randomness import (
+    BLOCK,
+    Poisson,
+    ScreenedUniforms,
+    Stream,
+    generator_from_state,
+    lognormal_params,
+    spawn_states,
+    stream_from_state,
+)
 
 
 class DayStats:
@@ -59,12 +69,13 @@ class DayStats:
         self.reset()
 
     def reset(self) -> None:
-        """Zero every counter."""
+        """Zero every counter (`COUNTS` to 0, `AMOUNTS` to 0.0; written out: it runs daily)."""
         self.orders = [0, 0, 0, 0]
-        for name in self.COUNTS:
-            setattr(self, name, 0)
-        for name in self.AMOUNTS:
-            setattr(self, name, 0.0)
+        self.expedite_requests = self.schedule_breaks = self.delivered = self.on_time = 0
+        self.protected = self.churned = self.acquired = self.lost_orders = self.need_met = 0
+        self.changeover_hours = self.overtime_hours = self.revenue = self.cost = 0.0
+        self.lead_time_sum = self.penetration_sum = self.padding_sum = 0.0
+        self.late_penalty = self.lost_margin = self.offered_work = 0.0
 
 
 SERIES_COLUMNS = (
@@ -77,10 +88,57 @@ SERIES_COLUMNS = (
     "customers_relationship_style", "customers_transactional_style",
 )
 
-#: Per-customer streams draw few values at a time (a customer places ~20 orders a run).
-CUSTOMER_BLOCK = 32
 #: Spawn key of the per-customer streams under the run's seed.
 _CUSTOMER_KEY = 1_000_003
+
+
+def _spawn_streams(rng: np.random.Generator) -> tuple:
+    """The model's child generators and streams, seeded in two batches.
+
+    The same generators as ``rng.spawn(6)`` (demand, plant, behaviour, setup, churn,
+    market), with each of the first three's ``spawn(3)`` wrapped in a `Stream`.
+
+    Returns:
+        (demand stream, plant stream, behaviour stream, behaviour, setup, churn and market
+        generators).
+    """
+    ss = rng.bit_generator.seed_seq
+    if type(ss) is not np.random.SeedSequence or ss.pool_size != 4:  # pragma: no cover
+        kids = rng.spawn(6)
+        return (*(Stream(k) for k in kids[:3]), *kids[2:])
+    key, first = list(ss.spawn_key), ss.n_children_spawned
+    kids = spawn_states(ss.entropy, np.array([key + [first + i] for i in range(6)]))
+    grand = spawn_states(ss.entropy, np.array(
+        [key + [first + i, j] for i in range(3) for j in range(3)]))
+    streams = tuple(Stream(None, children=tuple(generator_from_state(g)
+                                                for g in grand[3 * i:3 * i + 3]))
+                    for i in range(3))
+    return (*streams, *(generator_from_state(k) for k in kids[2:]))
+
+
+def _customer_states(entropy: int, lo: int, hi: int) -> np.ndarray:
+    """Seed states (hi - lo, 3, 4) of customers lo..hi-1: their streams' three generators.
+
+    Customer ``idx``'s stream is ``Stream(default_rng(SeedSequence(entropy,
+    spawn_key=(_CUSTOMER_KEY, idx))))``, whose generators have the keys ``(_CUSTOMER_KEY,
+    idx, j)``, j = 0, 1, 2.
+    """
+    idx = np.repeat(np.arange(lo, hi, dtype=np.int64), 3)
+    kind = np.tile(np.arange(3, dtype=np.int64), hi - lo)
+    keys = np.column_stack([np.full(idx.size, _CUSTOMER_KEY, dtype=np.int64), idx, kind])
+    return spawn_states(entropy, keys).reshape(hi - lo, 3, 4)
+
+
+def _churn_bound(p: Params) -> float:
+    """An upper bound of any customer's daily defection hazard (see `_end_of_day`).
+
+    Disloyalty is at most 1 and the steep part is clipped to 1, so the hazard is at most
+    ``churn_base + churn_hazard_max`` (``churn_base`` without the steep part); rounding is
+    monotone, and the bound is widened a little more for safety. A draw at or above it
+    cannot be a defection.
+    """
+    top = p.churn_base + (p.churn_hazard_max if p.churn_trust > 0 else 0.0)
+    return top * (1.0 + 1e-9) + 1e-300
 
 
 class SalesModel(mesa.Model):
@@ -111,14 +169,14 @@ class SalesModel(mesa.Model):
         self.day = DayStats()
         # Independent child streams: demand, plant and behaviour draws do not disturb each
         # other, so regimes run with the same seed see the same demand (common random numbers).
-        demand_rng, plant_rng, behaviour_rng, setup_rng, churn_rng, market_rng = \
-            self.rng.spawn(6)
-        self.demand = Stream(demand_rng)
-        self.plant_draws = Stream(plant_rng)
-        self.behaviour = Stream(behaviour_rng)
-        self.behaviour_rng = behaviour_rng
-        self.churn_rng = churn_rng
-        self.market_rng = market_rng
+        (self.demand, self.plant_draws, self.behaviour, behaviour_rng, setup_rng, churn_rng,
+         market_rng) = _spawn_streams(self.rng)
+        #: Poisson draws of the acquisitions (unbounded market; the behaviour generator).
+        self.behaviour_poisson = Poisson(behaviour_rng)
+        #: The daily defection draws, one per customer slot (see `_end_of_day`).
+        self.churn_draws = ScreenedUniforms(churn_rng, _churn_bound(p))
+        #: Poisson draws of the prospects won (bounded market).
+        self.market_poisson = Poisson(market_rng)
         #: Root of the per-customer streams: (seed, customer) -> generator.
         self._entropy = int(seed) if seed is not None else int(setup_rng.integers(2**63))
         self.effort = (0.0, p.effort_support, p.effort_sales, p.effort_field)
@@ -147,6 +205,8 @@ class SalesModel(mesa.Model):
         infl = setup_rng.uniform(lo, hi, p.salespeople) if hi > lo else [p.influence] * \
             p.salespeople
         n_rel = round(p.relationship_seller_share * p.salespeople)
+        #: Any relationship-style salesperson (only they lobby).
+        self._relational = n_rel > 0
         self.salespeople = [
             Salesperson(self, s, float(infl[s]),
                         RELATIONSHIP_STYLE if s < n_rel else TRANSACTIONAL_STYLE)
@@ -160,11 +220,23 @@ class SalesModel(mesa.Model):
         self.rel = np.zeros(size)
         self.owner = np.zeros(size, dtype=np.int64)
         self.is_active = np.zeros(size, dtype=bool)
+        #: `is_active` as 0.0/1.0 (the daily means of trust and relationship over the active
+        #: customers are dot products with it: the same BLAS call as ``x @ is_active``).
+        self.active_f = np.zeros(size)
+        #: Per slot, an upper bound of today's defection hazard given its trust (-1 for a
+        #: prospect): a defection draw at or above it cannot be a defection (`set_trust`).
+        self._hazard_ub = [-1.0] * size
         #: Customers active at some time of the measured window (trust_mean_all).
         self.seen = np.zeros(size, dtype=bool)
         self._upkeep_per_customer = np.zeros(p.salespeople)
         self.customer_list: list[Customer | None] = []
         self.streams: list[Stream] = []
+        #: Seed states of the slots' streams, computed for all slots at once.
+        self._slot_states = _customer_states(self._entropy, 0, size)
+        #: Values drawn per refill of a customer's stream (uniform, normal, exponential):
+        #: about what one customer uses in a run (speed only; the values do not depend on it).
+        n_orders = self.rate_per_customer * p.days
+        self._stream_blocks = tuple(min(BLOCK, int(k * n_orders) + 8) for k in (5, 3, 1))
         self.active_ids: list[int] = []
         self._active_pos: dict[int, int] = {}
         self.orders: list[Order] = []
@@ -181,11 +253,12 @@ class SalesModel(mesa.Model):
                 self._schedule_customer(idx, 0.0)
         if not self.per_customer:
             self._schedule_next_arrival(0.0)
-        # Daily records (whole run): deliveries and on-time counts for the rolling OTD.
-        self.delivered_by_day = np.zeros(p.days, dtype=np.int64)
-        self.on_time_by_day = np.zeros(p.days, dtype=np.int64)
+        # Daily records (whole run): deliveries and on-time counts for the rolling OTD (the
+        # counts in lists, exact in any order; the amounts in arrays, summed by numpy).
+        self.delivered_by_day = [0] * p.days
+        self.on_time_by_day = [0] * p.days
         self.penetration_by_day = np.zeros(p.days)
-        self.protected_by_day = np.zeros(p.days, dtype=np.int64)
+        self.protected_by_day = [0] * p.days
         self.offered_by_day = np.zeros(p.days)
         self.totals = _Totals()
         self.datacollector = None
@@ -200,8 +273,7 @@ class SalesModel(mesa.Model):
         """A potential customer: its own random stream and its salesperson (both fixed)."""
         if idx >= self.trust.size:
             self._grow()
-        seq = np.random.SeedSequence(self._entropy, spawn_key=(_CUSTOMER_KEY, idx))
-        stream = Stream(np.random.default_rng(seq), CUSTOMER_BLOCK)
+        stream = stream_from_state(self._slot_states[idx], self._stream_blocks)
         self.streams.append(stream)
         self.customer_list.append(None)
         # Customers are assigned to salespeople at random, by the customer's own stream.
@@ -213,9 +285,10 @@ class SalesModel(mesa.Model):
         sp = self.salespeople[int(self.owner[idx])]
         c = Customer(self, idx, sp, quote_lt)
         sp.portfolio += 1
-        self.trust[idx] = self.p.trust_init
+        self.set_trust(idx, self.p.trust_init)
         self.rel[idx] = self.p.relationship_init
         self.is_active[idx] = True
+        self.active_f[idx] = 1.0
         self.customer_list[idx] = c
         self._active_pos[idx] = len(self.active_ids)
         self.active_ids.append(idx)
@@ -227,13 +300,19 @@ class SalesModel(mesa.Model):
         self.rel = np.concatenate([self.rel, np.zeros(n)])
         self.owner = np.concatenate([self.owner, np.zeros(n, dtype=np.int64)])
         self.is_active = np.concatenate([self.is_active, np.zeros(n, dtype=bool)])
+        self.active_f = np.concatenate([self.active_f, np.zeros(n)])
+        self._hazard_ub.extend([-1.0] * n)
         self.seen = np.concatenate([self.seen, np.zeros(n, dtype=bool)])
+        self._slot_states = np.concatenate(
+            [self._slot_states, _customer_states(self._entropy, n, 2 * n)])
 
     def _churn_customer(self, idx: int, now: float) -> None:
         """A customer defects: its open orders are lost with it; it becomes a prospect."""
         c = self.customer_list[idx]
         c.active = False
         self.is_active[idx] = False
+        self.active_f[idx] = 0.0
+        self._hazard_ub[idx] = -1.0
         c.salesperson.portfolio -= 1
         pos = self._active_pos.pop(idx)
         last = self.active_ids.pop()
@@ -248,6 +327,22 @@ class SalesModel(mesa.Model):
         c.open_orders.clear()
         c.remove()
         self.customer_list[idx] = None
+
+    def set_trust(self, idx: int, value: float) -> None:
+        """Set customer ``idx``'s trust (and the bound of its hazard that churn screens by).
+
+        The bound is the hazard of `_end_of_day` with relationship strength 0: disloyalty
+        ``(1 - trust) * (1 - w * relationship)`` is at most ``1 - trust``, and every later
+        step is monotone (in floating point too), so the real hazard never exceeds it.
+        """
+        self.trust[idx] = value
+        p = self.p
+        disloyalty = 1.0 - value
+        bound = disloyalty * p.churn_base
+        if p.churn_trust > 0:
+            steep = (disloyalty - (1.0 - p.churn_trust)) * (1.0 / p.churn_trust)
+            bound += min(max(steep, 0.0), 1.0) * p.churn_hazard_max
+        self._hazard_ub[idx] = bound
 
     @property
     def demand_rate(self) -> float:
@@ -280,27 +375,33 @@ class SalesModel(mesa.Model):
         else:
             self._schedule_next_arrival(now)
 
-    def _next_order_time(self) -> float:
-        if self.per_customer:
-            return self._arrivals[0][0] if self._arrivals else math.inf
-        return self._next_arrival
-
     def _order_arrives(self, ta: float) -> None:
-        """Draw the next order of the market and place it if its customer is active."""
-        if not self.per_customer:
-            d = self.demand
-            idx = self.active_ids[int(d.uniform() * len(self.active_ids))]
-            self._arrival(ta, idx, d)
-            self._schedule_next_arrival(ta)
-            return
-        _, idx = heapq.heappop(self._arrivals)
+        """Version 1's single stream: draw the next order's customer among the active ones."""
+        d = self.demand
+        idx = self.active_ids[int(d.uniform() * len(self.active_ids))]
+        self._arrival(ta, idx, d)
+        self._schedule_next_arrival(ta)
+
+    def _customer_order(self) -> None:
+        """The earliest customer order arrives; placed if its customer is active.
+
+        The customer's next order time is drawn (from its own exponentials) and replaces
+        this one in the heap of arrivals; a prospect's order is skipped (it buys elsewhere)
+        with the same draws consumed, so its stream stays aligned across regimes.
+        """
+        arrivals = self._arrivals
+        ta, idx = arrivals[0]
         stream = self.streams[idx]
-        if self.is_active[idx]:
+        cust = self.customer_list[idx]  # None: a prospect (or a customer gone for good)
+        lam = self.rate_per_customer
+        if lam > 0 and (self.bounded or cust is not None):
+            heapq.heapreplace(arrivals, (ta + stream.exponential() / lam, idx))
+        else:
+            heapq.heappop(arrivals)
+        if cust is not None:
             self._arrival(ta, idx, stream)
         else:
-            _skip_order(stream)  # a prospect buys elsewhere; its stream stays aligned
-        if self.bounded or self.is_active[idx]:
-            self._schedule_customer(idx, ta)
+            _skip_order(stream)
 
     # ------------------------------------------------------------------ orders
     def _arrival(self, t: float, idx: int, d: Stream) -> None:
@@ -310,10 +411,8 @@ class SalesModel(mesa.Model):
         not, so demand stays common across regimes.
         """
         p = self.p
-        z_work, z_need, z_noise = d.normal(), d.normal(), d.normal()
-        u_urgent, u_complex, u_win, u_channel, u_lost = (
-            d.uniform(), d.uniform(), d.uniform(), d.uniform(), d.uniform()
-        )
+        z_work, z_need, z_noise = d.normal.take(3)
+        u_urgent, u_complex, u_win, u_channel, u_lost = d.uniform.take(5)
         cust = self.customer_list[idx]
         work = math.exp(self.work_mu + self.work_sigma * z_work)
         actual = work * math.exp(self.noise_mu + self.noise_sigma * z_noise)
@@ -340,7 +439,7 @@ class SalesModel(mesa.Model):
         if personal:
             sp.handle(channel)
         if complex_:
-            win = p.complex_win_base + p.complex_win_gain * float(self.rel[idx])
+            win = p.complex_win_base + p.complex_win_gain * self.rel.item(idx)
             if u_win >= win:
                 order.lost = True
                 order.lost_to = LOST_BID
@@ -430,7 +529,7 @@ class SalesModel(mesa.Model):
         """One working day."""
         p = self.p
         d = self.day_index
-        if d >= self.delivered_by_day.size:  # Mesa-native use may step past `days`
+        if d >= len(self.delivered_by_day):  # Mesa-native use may step past `days`
             self._extend_daily_records()
         t = float(d)
         self.now = t
@@ -438,7 +537,7 @@ class SalesModel(mesa.Model):
         day.reset()
         planner, plant = self.planner, self.plant
         # Start of day: disruption, the planner's overtime, salespeople lobby.
-        loss = plant.disruption_loss(self.plant_draws.uniform(), self.plant_draws.uniform())
+        loss = plant.disruption_loss(*self.plant_draws.uniform.take(2))
         overtime = planner.decide_overtime(t)
         plant.start_day(loss, overtime)
         day.overtime_hours = overtime
@@ -446,22 +545,31 @@ class SalesModel(mesa.Model):
             p.capacity_cost_per_hour
         for sp in self.salespeople:
             sp.start_day()
-        if p.discipline < 1.0 and planner.schedule:
+        if p.discipline < 1.0 and planner.schedule and self._relational:
             self._lobbying(t)
         # The day's arrivals, with the plant working in between.
         end = t + 1.0
-        while (ta := self._next_order_time()) < end:
-            plant.advance(t, ta)
-            t = ta
-            self._order_arrives(ta)
+        if self.per_customer:
+            arrivals = self._arrivals
+            while arrivals and (ta := arrivals[0][0]) < end:
+                plant.advance(t, ta)
+                t = ta
+                self._customer_order()
+        else:
+            while (ta := self._next_arrival) < end:
+                plant.advance(t, ta)
+                t = ta
+                self._order_arrives(ta)
         plant.advance(t, end)
         self.now = end
         self._end_of_day(d, end)
         self.day_index += 1
 
     def _extend_daily_records(self) -> None:
-        for name in ("delivered_by_day", "on_time_by_day", "penetration_by_day",
-                     "protected_by_day", "offered_by_day"):
+        for name in ("delivered_by_day", "on_time_by_day", "protected_by_day"):
+            a = getattr(self, name)
+            a.extend([0] * len(a))
+        for name in ("penetration_by_day", "offered_by_day"):
             a = getattr(self, name)
             setattr(self, name, np.concatenate([a, np.zeros_like(a)]))
 
@@ -492,34 +600,45 @@ class SalesModel(mesa.Model):
             selling += s
         rel = self.rel[:n]
         # Upkeep over the day, dr/dt = upkeep_gain * h * (1 - r), solved exactly: r moves a
-        # share 1 - exp(-upkeep_gain * h) of its gap to 1 (saturating, never above 1).
-        gap_kept = upkeep[self.owner[:n]]
-        gap_kept *= -p.upkeep_gain
-        np.exp(gap_kept, out=gap_kept)
-        rel += (1.0 - gap_kept) * (1.0 - rel)
+        # share 1 - exp(-upkeep_gain * h) of its gap to 1 (saturating, never above 1). The
+        # share is the same for all customers of a salesperson: computed per salesperson.
+        # (Without relationship-style salespeople every share is 1 - exp(-0) = 0 and adding
+        # 0 * (1 - r) leaves r as it is: skipped.)
+        if self._relational:
+            closed = upkeep * -p.upkeep_gain
+            np.exp(closed, out=closed)
+            np.subtract(1.0, closed, out=closed)
+            gain = closed.take(self.owner[:n])
+            gain *= 1.0 - rel
+            rel += gain
         rel *= 1.0 - p.relationship_decay
-        # Churn (vectorised): loyal customers resist competitors' offers (churn_base), and
-        # the hazard rises steeply as loyalty falls below churn_trust. One draw per
-        # customer slot per day from a stream of its own (aligned across regimes).
-        old_rate = self.demand_rate
-        active = self.is_active[:n]
-        trust = self.trust[:n]
-        disloyalty = (1.0 - trust) * (1.0 - p.relationship_loyalty * rel)  # 1 - loyalty
-        hazard = disloyalty * p.churn_base
-        if p.churn_trust > 0:
-            # (churn_trust - loyalty) / churn_trust, clipped to [0, 1]
-            steep = (disloyalty - (1.0 - p.churn_trust)) * (1.0 / p.churn_trust)
-            np.maximum(steep, 0.0, out=steep)
-            np.minimum(steep, 1.0, out=steep)
-            steep *= p.churn_hazard_max
-            hazard += steep
-        draws = self.churn_rng.random(n)
+        # Churn: loyal customers resist competitors' offers (churn_base), and the hazard
+        # rises steeply as loyalty falls below churn_trust. One draw per customer slot per
+        # day from a stream of its own (aligned across regimes). Draws at or above the
+        # largest possible hazard decide nothing: only the others are looked at.
+        old_rate = 0.0 if self.per_customer else self.demand_rate  # version 1's stream only
         measured = d >= p.warmup_days
-        for idx in np.flatnonzero(active & (draws < hazard)).tolist():
-            if measured:
-                self.totals.churned_style[self.salespeople[int(self.owner[idx])].style] += 1
-            self._churn_customer(idx, now)
-            day.churned += 1
+        slots, draws = self.churn_draws.take(n, p.days - d)
+        if slots:
+            trust = self.trust
+            loyalty, base = p.relationship_loyalty, p.churn_base
+            ub = self._hazard_ub
+            for idx, draw in zip(slots, draws, strict=True):
+                if draw >= ub[idx]:  # at or above the bound (a prospect's is -1)
+                    continue
+                # 1 - loyalty, where loyalty = 1 - (1 - trust) * (1 - w * relationship)
+                disloyalty = (1.0 - trust.item(idx)) * (1.0 - loyalty * rel.item(idx))
+                hazard = disloyalty * base
+                if p.churn_trust > 0:
+                    # (churn_trust - loyalty) / churn_trust, clipped to [0, 1]
+                    steep = (disloyalty - (1.0 - p.churn_trust)) * (1.0 / p.churn_trust)
+                    hazard += min(max(steep, 0.0), 1.0) * p.churn_hazard_max
+                if draw < hazard:
+                    if measured:
+                        self.totals.churned_style[
+                            self.salespeople[self.owner.item(idx)].style] += 1
+                    self._churn_customer(idx, now)
+                    day.churned += 1
         self._acquire(selling, now)
         self._rescale_next_arrival(now, old_rate)
         # The market's delivery reputation learns today's deliveries and lost orders.
@@ -538,10 +657,10 @@ class SalesModel(mesa.Model):
             self.planner.review_shift(load)
         if (d + 1) % p.buffer_review_days == 0:
             lo = max(0, d + 1 - p.otd_window_days)
-            delivered = int(self.delivered_by_day[lo:d + 1].sum())
+            delivered = sum(self.delivered_by_day[lo:d + 1])
             if delivered:
-                otd = self.on_time_by_day[lo:d + 1].sum() / delivered
-                protected = int(self.protected_by_day[lo:d + 1].sum())
+                otd = sum(self.on_time_by_day[lo:d + 1]) / delivered
+                protected = sum(self.protected_by_day[lo:d + 1])
                 # With no protected order to judge by, the buffer is in the red: keep it.
                 pen = self.penetration_by_day[lo:d + 1].sum() / protected if protected \
                     else 1.0
@@ -562,22 +681,28 @@ class SalesModel(mesa.Model):
         """
         p = self.p
         if self.bounded:
-            lam = p.market_conversion * selling * self.prospects / p.market_size \
-                * self.reputation
-            won = int(self.market_rng.poisson(max(lam, 0.0)))
+            prospects = p.market_size - len(self.active_ids)  # self.prospects
+            lam = p.market_conversion * selling * prospects / p.market_size * self.reputation
+            won = self.market_poisson(max(lam, 0.0))
             if won:
                 quote_lt = self.planner.standard_quote_lt()
+                measured = self.day_index >= p.warmup_days
                 for idx in np.flatnonzero(~self.is_active)[:won].tolist():
                     self._activate(idx, quote_lt)
+                    if measured:
+                        self.seen[idx] = True  # see _Totals.add
                     self.day.acquired += 1
             return
         lam = p.acquisition_per_selling_hour * selling
         if lam > 0:
             quote_lt = self.planner.standard_quote_lt()
-            for _ in range(int(self.behaviour_rng.poisson(lam))):
+            measured = self.day_index >= p.warmup_days
+            for _ in range(self.behaviour_poisson(lam)):
                 idx = len(self.customer_list)
                 self._new_slot(idx)
                 self._activate(idx, quote_lt)
+                if measured:
+                    self.seen[idx] = True  # see _Totals.add
                 if self.per_customer:
                     self._schedule_customer(idx, now)
                 self.day.acquired += 1
@@ -590,7 +715,7 @@ class SalesModel(mesa.Model):
         n_act = int(act.sum())
         hours = {k: sum(sp.hours[k] for sp in self.salespeople) for k in Salesperson.ACTIVITIES}
         lo = max(0, d + 1 - self.p.otd_window_days)
-        deliv = int(self.delivered_by_day[lo:d + 1].sum())
+        deliv = sum(self.delivered_by_day[lo:d + 1])
         placed = sum(day.orders)
         self._series_row = {
             "day": d,
@@ -599,7 +724,7 @@ class SalesModel(mesa.Model):
             "buffer": self.planner.buffer,
             "quoted_lead_time": self.planner.standard_quote_lt(),
             "lead_time": day.lead_time_sum / day.delivered if day.delivered else math.nan,
-            "otd_rolling": self.on_time_by_day[lo:d + 1].sum() / deliv if deliv else math.nan,
+            "otd_rolling": sum(self.on_time_by_day[lo:d + 1]) / deliv if deliv else math.nan,
             "trust_mean": float(self.trust[:n][act].mean()) if n_act else math.nan,
             "relationship_mean": float(self.rel[:n][act].mean()) if n_act else math.nan,
             "padding_mean": day.padding_sum / placed if placed else math.nan,
@@ -655,12 +780,15 @@ def _autonomy(salespeople: list[Salesperson]) -> float:
 
 def _skip_order(d: Stream) -> None:
     """Consume one order's draws (the pattern of `SalesModel._arrival`) without placing it."""
-    d.normal(), d.normal(), d.normal()
-    d.uniform(), d.uniform(), d.uniform(), d.uniform(), d.uniform()
+    d.normal.take(3)
+    d.uniform.take(5)
 
 
 def _reporter(column: str):
     return lambda m: m._series_row[column]
+
+
+_TOTAL_HOURS = ("lobbying", "apologising", "selling")
 
 
 class _Totals:
@@ -676,7 +804,8 @@ class _Totals:
         self.cost = 0.0
         self.churned = 0
         self.acquired = 0
-        self.hours = dict.fromkeys(Salesperson.ACTIVITIES, 0.0)
+        #: Hours of the activities the KPIs report (firefighting, selling).
+        self.hours = dict.fromkeys(_TOTAL_HOURS, 0.0)
         self.trust_sum = 0.0
         self.rel_sum = 0.0
         self.lost_orders = 0
@@ -689,6 +818,8 @@ class _Totals:
         self.churned_style = [0, 0]
 
     def add(self, day: DayStats, m: SalesModel) -> None:
+        """Add one measured day (the sums run day by day, in the same order)."""
+        first = self.days == 0
         self.days += 1
         self.schedule_breaks += day.schedule_breaks
         self.expedite_requests += day.expedite_requests
@@ -702,20 +833,31 @@ class _Totals:
         self.lost_margin += day.lost_margin
         self.late_penalty += day.late_penalty
         self.capacity_hours += m.regular_hours
-        self.customers_active += len(m.active_ids)
-        for sp in m.salespeople:
-            self.customer_days_style[sp.style] += sp.portfolio
-        for sp in m.salespeople:
-            for k, v in sp.hours.items():
-                self.hours[k] += v
-        n = len(m.customer_list)
         n_active = len(m.active_ids)
-        m.seen[:n] |= m.is_active[:n]
+        self.customers_active += n_active
+        cds = self.customer_days_style
+        hours = self.hours
+        lobbying, apologising, selling = hours["lobbying"], hours["apologising"], \
+            hours["selling"]
+        for sp in m.salespeople:
+            cds[sp.style] += sp.portfolio
+            h = sp.hours
+            lobbying += h["lobbying"]
+            apologising += h["apologising"]
+            selling += h["selling"]
+        hours["lobbying"], hours["apologising"], hours["selling"] = \
+            lobbying, apologising, selling
+        n = len(m.customer_list)
+        # `seen`: customers active at the end of some measured day. All of today's on the
+        # first measured day; after it, `_acquire` marks each customer it activates.
+        if first:
+            m.seen[:n] |= m.is_active[:n]
         if n_active:
-            active = m.is_active[:n]
-            self.trust_sum += float(m.trust[:n] @ active) / n_active
-            self.rel_sum += float(m.rel[:n] @ active) / n_active
-
+            # Means over the active customers: dot products with the 0/1 activity vector
+            # (numpy's dot of float64 vectors, the same as ``trust @ is_active``).
+            active = m.active_f[:n]
+            self.trust_sum += float(m.trust[:n].dot(active)) / n_active
+            self.rel_sum += float(m.rel[:n].dot(active)) / n_active
 
 def simulate(params: dict[str, Any] | Params | None = None, seed: int = 0, *,
              series: bool = False) -> dict[str, Any]:
@@ -731,14 +873,23 @@ def simulate(params: dict[str, Any] | Params | None = None, seed: int = 0, *,
     Returns:
         The run KPIs, a flat dict of floats (plus ``"series"`` when asked for).
     """
-    m = SalesModel(params, seed=seed, series=series)
+    # The cyclic garbage collector is paused during the run (a run makes no garbage cycles
+    # worth collecting before it ends, and with thousands of live generators and agents
+    # its passes cost up to a quarter of a run); it is restored as it was.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
-        m.run()
-        out: dict[str, Any] = m.kpis()
-        if series:
-            out["series"] = m.series_frame()
+        m = SalesModel(params, seed=seed, series=series)
+        try:
+            m.run()
+            out: dict[str, Any] = m.kpis()
+            if series:
+                out["series"] = m.series_frame()
+        finally:
+            _forget_model(m)
     finally:
-        _forget_model(m)
+        if gc_was_enabled:
+            gc.enable()
     return out
 
 
