@@ -526,9 +526,11 @@ class Planner(mesa.Agent):
     def review_shift(self, load: float) -> None:
         """Added capacity: a second shift under sustained load ("a second shift, say").
 
-        ``load`` is the offered work of the last ``shift_review_days`` days over regular
-        capacity without the shift. Above ``shift_trigger`` the shift (``shift_hours`` of
-        regular capacity at regular cost) is added; with the shift on, it is removed when the
+        ``load`` is the planned load: the work of the orders accepted into the schedule
+        (not bids lost or orders gone to a competitor) per day over the last
+        ``shift_review_days`` days, over regular capacity without the shift. Above
+        ``shift_trigger`` the shift (``shift_hours`` of regular capacity at regular cost) is
+        added; with the shift on, it is removed when the
         load falls below ``SHIFT_RELEASE`` of the trigger (hysteresis, so a load near the
         trigger does not toggle it every review).
         """

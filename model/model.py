@@ -61,7 +61,7 @@ class DayStats:
     )
     AMOUNTS = (
         "changeover_hours", "overtime_hours", "revenue", "cost", "lead_time_sum",
-        "penetration_sum", "padding_sum", "late_penalty", "lost_margin", "offered_work",
+        "penetration_sum", "padding_sum", "late_penalty", "lost_margin", "planned_work",
     )
     __slots__ = ("orders", *COUNTS, *AMOUNTS)
 
@@ -75,7 +75,7 @@ class DayStats:
         self.protected = self.churned = self.acquired = self.lost_orders = self.need_met = 0
         self.changeover_hours = self.overtime_hours = self.revenue = self.cost = 0.0
         self.lead_time_sum = self.penetration_sum = self.padding_sum = 0.0
-        self.late_penalty = self.lost_margin = self.offered_work = 0.0
+        self.late_penalty = self.lost_margin = self.planned_work = 0.0
 
 
 SERIES_COLUMNS = (
@@ -259,7 +259,7 @@ class SalesModel(mesa.Model):
         self.on_time_by_day = [0] * p.days
         self.penetration_by_day = np.zeros(p.days)
         self.protected_by_day = [0] * p.days
-        self.offered_by_day = np.zeros(p.days)
+        self.planned_by_day = np.zeros(p.days)
         self.totals = _Totals()
         self.datacollector = None
         if series:
@@ -433,7 +433,6 @@ class SalesModel(mesa.Model):
         day.orders[channel] += 1
         day.cost += self.channel_cost[channel]
         day.padding_sum += padding
-        day.offered_work += work
         self.orders.append(order)
         personal = channel >= SALES
         if personal:
@@ -462,6 +461,7 @@ class SalesModel(mesa.Model):
             self._expedite(order, sp, t, cust, u_lost)
         if not order.lost:
             cust.open_orders[order.uid] = order
+            day.planned_work += work  # accepted into the schedule: the planned load
 
     def _offer_quote(self, order: Order, cust: Customer, u_lost: float) -> None:
         """The planner's date is offered: the order is scheduled, or goes elsewhere."""
@@ -569,7 +569,7 @@ class SalesModel(mesa.Model):
         for name in ("delivered_by_day", "on_time_by_day", "protected_by_day"):
             a = getattr(self, name)
             a.extend([0] * len(a))
-        for name in ("penetration_by_day", "offered_by_day"):
+        for name in ("penetration_by_day", "planned_by_day"):
             a = getattr(self, name)
             setattr(self, name, np.concatenate([a, np.zeros_like(a)]))
 
@@ -650,10 +650,10 @@ class SalesModel(mesa.Model):
         self.on_time_by_day[d] = day.on_time
         self.penetration_by_day[d] = day.penetration_sum
         self.protected_by_day[d] = day.protected
-        self.offered_by_day[d] = day.offered_work
+        self.planned_by_day[d] = day.planned_work
         if (d + 1) % p.shift_review_days == 0:
             lo = max(0, d + 1 - p.shift_review_days)
-            load = float(self.offered_by_day[lo:d + 1].mean()) / p.capacity_hours
+            load = float(self.planned_by_day[lo:d + 1].mean()) / p.capacity_hours
             self.planner.review_shift(load)
         if (d + 1) % p.buffer_review_days == 0:
             lo = max(0, d + 1 - p.otd_window_days)

@@ -76,7 +76,8 @@ PARAMETER_SPECS: tuple[ParamSpec, ...] = (
        "regular hours of a second shift added under sustained load (lever of the remedy; "
        "0 = no shift)", (0.0, 16.0)),
     _p("shift_trigger", 1.0, 0.01, 10.0, "–",
-       "offered work / regular capacity (without the shift) above which the shift is added"),
+       "planned load (work accepted into the schedule per day) / regular capacity without "
+       "the shift, above which the shift is added"),
     _p("shift_review_days", 20, 1, 10_000, "day",
        "period over which the load must stay above (below) the trigger to add (remove) "
        "the shift", kind=int),

@@ -368,13 +368,14 @@ def test_fact6_remedy_value_and_levers():
     [137, 213] in a chaotic plant.
 
     Levers, each removed from ``sacred_relationship`` (chaotic plant, ordinary deals;
-    contribution = with minus without): buffer release +92 [80, 104], overtime +20
-    [10, 30], second shift -39 [-61, -16] (8 h at regular cost with the load near the
-    trigger: it runs on most days and costs more than it earns), discipline -7 [-14, 0.4]
-    (buffer release, overtime and the shift absorb the salespeople's breaks). So not every
-    lever contributes: the shift costs, discipline is about neutral. In the all-
-    transactional ``sacred`` regime discipline changes nothing at all (nobody breaks the
-    schedule), which the exact check below pins.
+    contribution = with minus without; 16 seeds, 99%, shift triggered by the planned
+    load): buffer release +79 [54, 104], overtime +31 [-2, 65] (not resolved, but not
+    negative), second shift -30 [-58, -2] (8 h at regular cost with the planned load near
+    the trigger: it costs more than it earns), discipline -3 [-26, 20] (buffer release,
+    overtime and the shift absorb the salespeople's breaks). So not every lever
+    contributes: the shift costs, discipline is about neutral. In the all-transactional
+    ``sacred`` regime discipline changes nothing at all (nobody breaks the schedule),
+    which the exact check below pins.
     """
     assert negative(value("sacred", "relationship"))
     assert positive(value("sacred", "relationship", **ORDINARY))
@@ -386,10 +387,9 @@ def test_fact6_remedy_value_and_levers():
         return full - kpi("sacred_relationship", "profit", **scenario, **{lever: 0.0})
 
     assert positive(contribution("buffer_release"))
-    assert positive(contribution("overtime_max"))
+    assert not negative(contribution("overtime_max"))
     assert negative(contribution("shift_hours"))
-    lo, hi = interval(contribution("discipline"))
-    assert max(abs(lo), abs(hi)) < 25.0, (lo, hi)  # about 1.5% of profit
+    assert contains_zero(contribution("discipline")), interval(contribution("discipline"))
     # Exact: with transactional salespeople only, discipline has nothing to refuse.
     sacred = model.simulate(dict(model.REGIMES["sacred"], **scenario), 0)
     breakable = model.simulate(dict(model.REGIMES["sacred"], **scenario, discipline=0.0), 0)
