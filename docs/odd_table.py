@@ -80,6 +80,17 @@ SCENARIO_PAIRS = (
 #: ... and within-run style differences (the salesperson's view).
 SCENARIO_STYLE = ("mixed", "sacred_mixed")
 SCENARIO_PAIR_KPIS = ("profit", "customers_active_mean", "lost_orders", "otd_need")
+#: The remedy value's decomposition by lever: one lever at a time from `relationship` to
+#: `sacred` (each step adds its lever to the previous regime; the steps sum to the remedy).
+#: Operations first, with relationship-style salespeople (transactional ones never break
+#: the schedule, so after them `discipline` would have nothing to refuse), then the style.
+LEVER_CHAIN = (
+    ("+ `discipline` = 1", {"discipline": 1.0}),
+    ("+ `buffer_release` = 1", {"buffer_release": 1.0}),
+    ("+ `overtime_max` = 0.25", {"overtime_max": 0.25}),
+    ("+ `shift_hours` = 8 (= `sacred_relationship`)", {"shift_hours": 8.0}),
+    ("+ transactional salespeople (= `sacred`)", {"relationship_seller_share": 0.0}),
+)
 SCENARIO_STYLE_KPIS = (
     "style_margin_per_customer_day_diff", "style_otd_need_diff",
     "style_lost_order_share_diff", "style_churn_rate_diff",
@@ -125,6 +136,19 @@ def scenario_table(seeds: range = range(10)) -> str:
     for r in SCENARIO_STYLE:
         cells = [_mean_hw([x[k] for x in runs[r]]) for k in SCENARIO_STYLE_KPIS]
         lines.append(f"| `{r}` | " + " | ".join(cells) + " |")
+    lines += ["", "| remedy value by lever (step) | "
+              + " | ".join(f"`{k}`" for k in SCENARIO_PAIR_KPIS) + " |",
+              "|---|" + "---|" * len(SCENARIO_PAIR_KPIS)]
+    previous, prev_runs = dict(REGIMES["relationship"]), runs["relationship"]
+    for label, change in LEVER_CHAIN:
+        current = {**previous, **change}
+        cur_runs = [simulate(current, seed=s) for s in seeds]
+        cells = [_mean_hw([x[k] - y[k] for x, y in zip(cur_runs, prev_runs, strict=True)])
+                 for k in SCENARIO_PAIR_KPIS]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        previous, prev_runs = current, cur_runs
+    if previous != REGIMES["sacred"]:
+        raise RuntimeError("the lever chain does not end at the sacred regime")
     return "\n".join(lines)
 
 
