@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from relsim.analysis.integrity import read_verified
 
 MANIFEST = "manifest.json"
 DESIGN = "design.parquet"
@@ -27,7 +28,8 @@ SERIES_DIR = "series"
 ANALYSIS_DIR = "analysis"
 
 #: Run-table columns that are bookkeeping, never outputs or parameters.
-RUN_META_COLUMNS = ("row", "replicate", "regime", "seed", "status", "error", "wall_s")
+RUN_META_COLUMNS = ("row", "replicate", "regime", "seed", "status", "error", "wall_s",
+                    "session", "traceback")
 
 #: Key columns of the daily series table (everything else is a series variable).
 SERIES_KEY_COLUMNS = ("row", "replicate", "regime", "seed", "day")
@@ -257,7 +259,7 @@ def _read_parts(folder: Path) -> pd.DataFrame | None:
     parts = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
     if not parts:
         return None
-    frames = [pd.read_parquet(p) for p in parts]
+    frames = [read_verified(p).to_pandas() for p in parts]  # checksums checked
     frames = [f for f in frames if not f.empty]
     if not frames:
         return None
@@ -302,7 +304,7 @@ def load_results(path: str | Path, *, series: bool = True) -> Results:
     if not isinstance(manifest, dict):
         raise ValueError(f"'{exp / MANIFEST}' must hold a JSON object")
     design_path = exp / DESIGN
-    design = pd.read_parquet(design_path) if design_path.is_file() else pd.DataFrame()
+    design = read_verified(design_path).to_pandas() if design_path.is_file() else pd.DataFrame()
     if not design.empty:
         design = design.sort_values("row").reset_index(drop=True)
     runs = _read_parts(exp / RUNS_DIR)

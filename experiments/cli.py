@@ -12,10 +12,17 @@ import argparse
 import sys
 import textwrap
 
-from relsim.experiments import cli_analysis, cli_export, cli_params, cli_run, cli_sweep
+from relsim.experiments import (
+    cli_analysis,
+    cli_export,
+    cli_params,
+    cli_run,
+    cli_store,
+    cli_sweep,
+)
 from relsim.experiments.errors import EXIT_USAGE, UserError
 
-_GROUPS = (cli_run, cli_params, cli_sweep, cli_export, cli_analysis)
+_GROUPS = (cli_run, cli_params, cli_sweep, cli_export, cli_analysis, cli_store)
 
 
 class _Parser(argparse.ArgumentParser):

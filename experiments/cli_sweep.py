@@ -41,6 +41,25 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _max_failures(text: str) -> float:
+    from relsim.experiments.runner import parse_max_failures
+
+    try:
+        return parse_max_failures(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def register(sub) -> None:
     """Register the sweep subcommands."""
     p = sub.add_parser(
@@ -61,7 +80,18 @@ def register(sub) -> None:
                         "OUT/<name>/shards/; combine with 'relsim merge'")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                    help=f"results root (default {DEFAULT_OUT})")
-    p.add_argument("--retry-failed", action="store_true", help="rerun runs stored as failed")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="rerun runs stored as failed or invalid")
+    p.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                   help="per-run time limit; a longer run is stored as failed (overrides "
+                        "the experiment file's timeout_s)")
+    p.add_argument("--max-failures", type=_max_failures, default=None, metavar="N|SHARE",
+                   help="stop early once N runs failed (e.g. 10), or once more than a share "
+                        "of the runs done failed (e.g. 0.2, checked after 20 runs); the "
+                        "first errors are shown; finished runs are kept")
+    p.add_argument("--allow-code-change", action="store_true",
+                   help="resume even though the model's code changed since the stored runs "
+                        "were computed (recorded in manifest.json)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress display (for batch jobs); the summary is still printed")
     p.add_argument("--dry-run", action="store_true",
@@ -101,17 +131,28 @@ def register(sub) -> None:
 def _print_summary(summary, quiet: bool) -> None:
     where = f"shard {summary.shard[0]}/{summary.shard[1]} of " if summary.shard else ""
     rate = summary.ran / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
-    print(f"{where}{summary.name}: {summary.ok} ok, {summary.failed} failed, "
+    invalid = f"{summary.invalid} invalid, " if summary.invalid else ""
+    print(f"{where}{summary.name}: {summary.ok} ok, {summary.failed} failed, {invalid}"
           f"{summary.pending} pending; this run: {summary.ran} runs in "
           f"{summary.elapsed_s:.1f} s ({rate:.1f} runs/s), {summary.skipped} already done "
           f"-> {summary.path}")
-    if summary.errors:
+    if summary.stopped:
+        print(f"sweep stopped early: {summary.stopped}. First errors:", file=sys.stderr)
+        for message in summary.first_errors:
+            print(f"  {textwrap.shorten(message, 300)}", file=sys.stderr)
+        print("the runs' full tracebacks are in the 'traceback' column of the runs table; "
+              "fix the cause and rerun (finished runs are kept)", file=sys.stderr)
+    elif summary.errors:
         print("failures (most frequent first):", file=sys.stderr)
         for message, count in summary.errors:
             print(f"  {count} x {textwrap.shorten(message, 200)}", file=sys.stderr)
     if summary.failed:
-        print(f"{summary.failed} runs failed; fix the cause and rerun with --retry-failed",
-              file=sys.stderr)
+        print(f"{summary.failed} runs failed (full tracebacks in the runs table's 'traceback' "
+              "column); fix the cause and rerun with --retry-failed", file=sys.stderr)
+    if summary.invalid:
+        print(f"{summary.invalid} runs returned a non-finite output (NaN or inf) and are "
+              "stored as 'invalid' (the 'error' column names the outputs); analysis leaves "
+              "them out", file=sys.stderr)
     if summary.missing_outputs:
         print(f"warning: outputs {summary.missing_outputs} listed in the experiment were "
               "returned by no run", file=sys.stderr)
@@ -144,7 +185,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     try:
         summary = sweep(args.experiment, args.out, workers=args.workers,
                         executor=args.executor, scheduler=args.scheduler, shard=args.shard,
-                        retry_failed=args.retry_failed, progress=not args.quiet)
+                        retry_failed=args.retry_failed, progress=not args.quiet,
+                        timeout_s=args.timeout, max_failures=args.max_failures,
+                        allow_code_change=args.allow_code_change)
     except SweepAborted as exc:
         print(f"relsim: sweep aborted: {exc}", file=sys.stderr)
         return 1
@@ -161,8 +204,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
     status = 0
     for m in merge_shards(args.directory):
+        invalid = f"{m.invalid} invalid, " if m.invalid else ""
         print(f"{m.path}: merged {len(m.shards_found)} shards -> {m.ok} ok, {m.failed} failed, "
-              f"{m.pending} pending")
+              f"{invalid}{m.pending} pending")
+        if len(m.code_versions) > 1:
+            print(f"  warning: the shards were computed by {len(m.code_versions)} versions of "
+                  f"the model's code ({', '.join(m.code_versions)}); each run's 'session' "
+                  "column and manifest.json's merged_from say which", file=sys.stderr)
         missing = _shards_with_work(m.path, m.shards_missing)
         if missing:
             print(f"  missing shards: {missing}", file=sys.stderr)

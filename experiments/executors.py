@@ -5,6 +5,16 @@ function and an iterator of chunks, keeps a bounded number of chunks in flight (
 stays flat however long the sweep) and yields ``(chunk, result, error)`` as chunks finish.
 Results do not depend on the executor: run seeds come from ``experiments.seeds``.
 
+Chunks are lists (of runs). When a worker process dies while chunks are in flight (the
+model called ``os._exit``, crashed, or was killed by the out-of-memory killer), the
+executor starts a fresh worker and reruns the chunks that were in flight one run at a
+time, one run in flight, so the run that kills its worker is found: it gets one more
+try, and if its worker dies again it comes back with a `WorkerDied` error (the runner
+records it as failed, ``worker died``) and the sweep goes on.
+
+Workers end when their coordinator dies, however it dies (even ``SIGKILL``): each local
+worker watches its parent process and exits when it is gone.
+
 - `SerialExecutor`: in this process, in order (``--executor serial`` or ``--workers 1``).
 - `ProcessExecutor`: a local pool of worker processes (``--executor local``, the default).
 - `DaskExecutor`: a Dask ``LocalCluster`` or an existing scheduler (``--scheduler ADDR``),
@@ -18,6 +28,8 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -29,14 +41,27 @@ from concurrent.futures import (
 from typing import Any
 
 from relsim.experiments.errors import UserError
+from relsim.experiments.store import close_inherited_locks
 
 #: Chunks kept in flight per worker: enough to hide dispatch latency, few enough for
 #: memory to stay flat.
 IN_FLIGHT_PER_WORKER = 2
 EXECUTORS = ("serial", "local", "dask")
 START_METHOD_ENV = "RELSIM_START_METHOD"
+#: Extra tries of a run whose worker died before it is recorded as failed.
+WORKER_DEATH_RETRIES = 1
+#: Seconds between a worker's checks that its coordinator is still alive.
+PARENT_POLL_S = 0.5
+#: Seconds between checks that the sweep's own Dask cluster still has workers.
+DASK_POLL_S = 5.0
+#: The sweep's own Dask cluster without any worker for this long ends the sweep.
+DASK_NO_WORKERS_S = 30.0
 __all__ = ["BrokenExecutor", "DaskExecutor", "Executor", "ProcessExecutor", "SerialExecutor",
-           "make_executor"]
+           "WorkerDied", "make_executor"]
+
+
+class WorkerDied(RuntimeError):
+    """The worker process running a run died, on every try."""
 
 Outcome = tuple[Any, Any, BaseException | None]
 
@@ -147,14 +172,41 @@ def _noop() -> None:
     """A task that only makes the pool start its worker processes."""
 
 
-def _ignore_sigint() -> None:
-    """Worker initializer: Ctrl-C is the coordinator's to handle (it stops the sweep).
+def _watch_parent(parent: int) -> None:
+    """End this process as soon as ``parent`` is no longer its parent (it died)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
 
-    SIGTERM gets its default action back (a forked worker inherits the coordinator's
-    handler): a terminated worker simply ends, and the coordinator stops the sweep.
+
+def _init_worker() -> None:
+    """Worker initializer.
+
+    Ctrl-C is the coordinator's to handle (it stops the sweep). SIGTERM gets its default
+    action back (a forked worker inherits the coordinator's handler): a terminated worker
+    simply ends. The worker closes its copies of the coordinator's directory locks and
+    watches its parent, ending when the parent dies (no orphans after a ``kill -9`` of
+    the coordinator).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    close_inherited_locks()
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True,
+                     name="relsim-parent-watch").start()
+
+
+def _death_message(exitcodes: list[int], tries: str | None = None) -> str:
+    codes = [c for c in exitcodes if c not in (None, 0)]
+    # the pool terminates the surviving workers (SIGTERM): the dead one is the other code
+    codes = [c for c in codes if c != -signal.SIGTERM] or codes
+    how = ""
+    if codes:
+        c = codes[0]
+        how = (f" (killed by signal {signal.Signals(-c).name})" if c < 0 and
+               -c in signal.valid_signals() else f" (exit code {c})")
+    tries = tries or f"on each of {1 + WORKER_DEATH_RETRIES} tries"
+    return (f"worker died{how} while running this run, {tries}: the model ended its process "
+            "(os._exit, a crash in C code, or the out-of-memory killer)")
 
 
 class ProcessExecutor(Executor):
@@ -167,16 +219,85 @@ class ProcessExecutor(Executor):
 
     def __init__(self, workers: int, preload: str | None = None) -> None:
         self.workers = workers
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(preload),
-                                         initializer=_ignore_sigint)
+        self._context = _context(preload)
+        self.restarts = 0
+        self._pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context,
+                                   initializer=_init_worker)
         # Start the workers now, before the caller starts threads (progress bar): with
         # ``fork`` all of them are created at the first submission.
-        self._pool.submit(_noop)
+        pool.submit(_noop)
+        return pool
+
+    def _restart(self) -> list[int]:
+        """Replace a broken pool; return the exit codes of its worker processes."""
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        for p in processes:
+            p.join(timeout=1.0)
+        codes = [p.exitcode for p in processes]
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = self._start()
+        self.restarts += 1
+        return codes
+
+    def describe(self) -> dict[str, Any]:  # noqa: D102
+        return {**super().describe(), "worker_restarts": self.restarts}
 
     def imap_unordered(self, fn: Callable[[Any], Any], chunks: Iterable[Any]) -> Iterator[Outcome]:  # noqa: D102
-        return _bounded(lambda c: self._pool.submit(fn, c), chunks,
-                        self.workers * IN_FLIGHT_PER_WORKER,
-                        lambda fs: wait(fs, return_when=FIRST_COMPLETED), _future_outcome)
+        source = iter(chunks)
+        limit = self.workers * IN_FLIGHT_PER_WORKER
+        pending: dict[Future, Any] = {}
+        exhausted = False
+        while True:
+            lost: list[Any] = []
+            while not exhausted and len(pending) < limit:
+                chunk = next(source, None)
+                if chunk is None:
+                    exhausted = True
+                    break
+                try:
+                    pending[self._pool.submit(fn, chunk)] = chunk
+                except BrokenExecutor:
+                    lost.append(chunk)
+                    break
+            if not pending and not lost:
+                return
+            if pending:
+                done, _ = wait(set(pending), return_when=FIRST_COMPLETED)
+                for future in done:
+                    chunk = pending.pop(future)
+                    result, error = _future_outcome(future)
+                    if isinstance(error, BrokenExecutor):
+                        lost.append(chunk)
+                    else:
+                        yield chunk, result, error
+            if lost:  # a worker died: every chunk in flight is lost with the pool
+                for future in list(pending):
+                    future.cancel()
+                    lost.append(pending.pop(future))
+                self._restart()
+                yield from self._isolate(fn, lost)
+
+    def _isolate(self, fn: Callable[[Any], Any], chunks: list[Any]) -> Iterator[Outcome]:
+        """Rerun lost chunks one run at a time, alone, to find the run that kills workers."""
+        for chunk in chunks:
+            for item in chunk:
+                single = [item]
+                for attempt in range(1 + WORKER_DEATH_RETRIES):
+                    try:
+                        future = self._pool.submit(fn, single)
+                        wait([future])
+                        result, error = _future_outcome(future)
+                    except BrokenExecutor as exc:
+                        result, error = None, exc
+                    if not isinstance(error, BrokenExecutor):
+                        yield single, result, error
+                        break
+                    codes = self._restart()
+                    if attempt == WORKER_DEATH_RETRIES:
+                        yield single, None, WorkerDied(_death_message(codes))
 
     def close(self) -> None:  # noqa: D102
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -219,6 +340,24 @@ class DaskExecutor(Executor):
         nthreads = sum(self.client.nthreads().values())
         self.workers = nthreads or workers
 
+    def _check_workers(self, idle_since: float | None) -> float | None:
+        """Give up when the own local cluster has had no worker for a while.
+
+        A ``LocalCluster`` whose worker processes were all killed (e.g. by a model that
+        ends its process) does not always restart them, and the sweep would wait forever.
+        An external scheduler may legitimately have no worker for hours (jobs queued on
+        a batch system), so only the sweep's own local cluster is checked.
+        """
+        if self._cluster is None or self.client.scheduler_info().get("workers"):
+            return None
+        now = time.monotonic()
+        if idle_since is None:
+            return now
+        if now - idle_since > DASK_NO_WORKERS_S:
+            raise BrokenExecutor(f"the local Dask cluster has had no worker for "
+                                 f"{DASK_NO_WORKERS_S:g} s (its worker processes died)")
+        return idle_since
+
     def describe(self) -> dict[str, Any]:  # noqa: D102
         return {"executor": "DaskExecutor", "workers": self.workers,
                 "scheduler": self.address if self._cluster is None else "LocalCluster"}
@@ -227,23 +366,65 @@ class DaskExecutor(Executor):
         from distributed import wait as dask_wait
 
         def wait_any(futures: set) -> tuple[set, set]:
-            result = dask_wait(list(futures), return_when="FIRST_COMPLETED")
-            return set(result.done), set(result.not_done)
+            idle_since = None
+            while True:
+                try:
+                    result = dask_wait(list(futures), timeout=DASK_POLL_S,
+                                       return_when="FIRST_COMPLETED")
+                    return set(result.done), set(result.not_done)
+                except TimeoutError:
+                    idle_since = self._check_workers(idle_since)
 
         def outcome(future: Any) -> tuple[Any, BaseException | None]:
-            if future.status == "error":
-                return None, future.exception()
-            return future.result(), None
+            idle_since = None
+            while True:  # a result held by a worker that died is recomputed: wait for it
+                if future.status == "error":
+                    return None, future.exception()
+                try:
+                    return future.result(timeout=DASK_POLL_S), None
+                except TimeoutError:
+                    idle_since = self._check_workers(idle_since)
+                except Exception as exc:  # noqa: BLE001 - reported as failed runs
+                    return None, exc
 
         limit = max(self.workers, 1) * IN_FLIGHT_PER_WORKER
-        return _bounded(lambda c: self.client.submit(fn, c, pure=False), chunks, limit,
-                        wait_any, outcome)
+        for chunk, result, error in _bounded(lambda c: self.client.submit(fn, c, pure=False),
+                                             chunks, limit, wait_any, outcome):
+            if _killed_worker(error):  # Dask retried it on other workers; they died too
+                yield from self._isolate(fn, chunk, outcome)
+            else:
+                yield chunk, result, error
+
+    def _isolate(self, fn: Callable[[Any], Any], chunk: Any,
+                 outcome: Callable[[Any], tuple[Any, BaseException | None]]) -> Iterator[Outcome]:
+        """Rerun a chunk whose workers died one run at a time to find the killing run."""
+        from distributed import wait as dask_wait
+
+        for item in chunk:
+            future = self.client.submit(fn, [item], pure=False)
+            idle_since = None
+            while True:
+                try:
+                    dask_wait([future], timeout=DASK_POLL_S)
+                    break
+                except TimeoutError:
+                    idle_since = self._check_workers(idle_since)
+            result, error = outcome(future)
+            if _killed_worker(error):
+                error = WorkerDied(f"{_death_message([], 'on every Dask worker that tried')} "
+                                   f"[Dask: {error}]")
+            yield [item], result, error
 
     def close(self) -> None:  # noqa: D102
         if self._own_client:
             self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def _killed_worker(error: BaseException | None) -> bool:
+    """Whether a Dask task failed because the workers running it died."""
+    return error is not None and type(error).__name__ == "KilledWorker"
 
 
 def make_executor(kind: str, workers: int | None = None, scheduler: Any = None,

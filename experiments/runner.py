@@ -7,12 +7,20 @@ Memory stays flat: chunks are produced lazily, only a bounded number is in fligh
 results go to disk as they arrive.
 
 Run seeds come from `experiments.seeds.run_seed(master, row, replicate)`, so the runs
-table is identical (apart from ``wall_s``) whatever the executor, worker count, shard
-split or number of resumptions. Regimes of one (row, replicate) share the seed.
+table is identical (apart from ``wall_s`` and ``session``) whatever the executor, worker
+count, shard split or number of resumptions. Regimes of one (row, replicate) share the
+seed.
 
 Parameters of a run: the experiment's ``[params]``, then the row's factor values, then
 the regime's overrides; axis coordinates (``[axes.*]``) are then resolved into the
 parameters they move. The runs table stores both the coordinate and those parameters.
+
+Robustness: a run may be given a time limit (``timeout_s``); a run whose worker dies is
+retried once alone and then stored as failed (``worker died``); a sweep stops early once
+``max_failures`` runs failed; a run with a non-finite analysed output is stored as
+``invalid``. Each invocation is a session recorded in manifest.json with its code
+fingerprint; resuming with different code stops unless ``allow_code_change``. The store
+is locked for the duration of the sweep.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import importlib
 import math
 import time
+import traceback
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,13 +38,21 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+from relsim.analysis.integrity import read_verified
 from relsim.experiments import manifest as mf
 from relsim.experiments.design import build_design, design_summary
 from relsim.experiments.errors import UserError
-from relsim.experiments.executors import BrokenExecutor, make_executor
+from relsim.experiments.executors import BrokenExecutor, WorkerDied, make_executor
 from relsim.experiments.seeds import run_seed
 from relsim.experiments.spec import RESERVED_COLUMNS, Experiment, as_experiment
-from relsim.experiments.store import KEY, SHARDS, STATUS_OK, ResultStore, RunKey
+from relsim.experiments.store import (
+    KEY,
+    SHARDS,
+    STATUS_FAILED,
+    STATUS_OK,
+    ResultStore,
+    RunKey,
+)
 from relsim.experiments.worker import ChunkResult, RunRecord, Task, run_chunk
 
 #: Aim for chunks of about this much compute: long enough that dispatch and the part
@@ -45,6 +62,9 @@ CHUNK_TARGET_S = 2.0
 CHUNK_MAX_RUNS = 256
 #: Chunks per worker the remaining work is split into at least, to balance the tail.
 TAIL_CHUNKS_PER_WORKER = 2
+#: A chunk holds at most this many times the runs of the previous one (a gradual ramp-up,
+#: so a sweep that fails everywhere is stopped by ``max_failures`` after few runs).
+CHUNK_GROWTH = 2
 #: Weight of the newest chunk in the running estimate of seconds per run.
 ESTIMATE_WEIGHT = 0.3
 #: Prefix of a parameter column whose name is also an output's.
@@ -54,6 +74,8 @@ MAX_ERRORS_SHOWN = 5
 #: Error messages are grouped for the summary by their first characters.
 ERROR_GROUP_CHARS = 300
 DEFAULT_OUT = Path("data/results")
+#: With ``max_failures`` given as a share, it is checked once this many runs are done.
+MIN_RUNS_FOR_SHARE = 20
 
 
 class SweepAborted(RuntimeError):
@@ -188,6 +210,7 @@ class Chunker:
         self.max_runs = max_runs
         self.seconds_per_run: float | None = None
         self._next = 0
+        self._last = 0
 
     def observe(self, runs: int, seconds: float) -> None:
         """Update the estimate of seconds per run with a finished chunk."""
@@ -205,19 +228,26 @@ class Chunker:
             return 1
         by_time = self.target_s / max(self.seconds_per_run, 1e-9)
         by_tail = math.ceil(remaining / (self.workers * TAIL_CHUNKS_PER_WORKER))
-        return int(max(1, min(by_time, by_tail, self.max_runs)))
+        by_growth = max(self._last, 1) * CHUNK_GROWTH
+        return int(max(1, min(by_time, by_tail, by_growth, self.max_runs)))
 
     def __iter__(self) -> Iterator[list[RunKey]]:
         while self._next < len(self.keys):
             n = self.size()
+            self._last = n
             yield self.keys[self._next:self._next + n]
             self._next += n
 
 
 def records_table(tasks: list[Task], records: list[RunRecord],
                   params: dict[str, tuple[str, pa.DataType]], outputs: list[str],
-                  defaults: dict[str, Any]) -> pa.Table:
-    """One chunk's runs as an Arrow table with the runs-table schema."""
+                  defaults: dict[str, Any], session: str = "") -> pa.Table:
+    """One chunk's runs as an Arrow table with the runs-table schema.
+
+    The bookkeeping columns come last: ``status``, ``error`` (one line), ``wall_s``,
+    ``session`` (the id of the sweep session that computed the run) and ``traceback``
+    (the full traceback of a failed run, else empty).
+    """
     cols: dict[str, list[Any]] = {
         "row": [r.row for r in records], "replicate": [r.replicate for r in records],
         "regime": [r.regime for r in records], "seed": [r.seed for r in records],
@@ -234,8 +264,11 @@ def records_table(tasks: list[Task], records: list[RunRecord],
     cols["status"] = [r.status for r in records]
     cols["error"] = [r.error for r in records]
     cols["wall_s"] = [r.wall_s for r in records]
+    cols["session"] = [session] * len(records)
+    cols["traceback"] = [r.traceback for r in records]
     fields += [pa.field("status", pa.string()), pa.field("error", pa.string()),
-               pa.field("wall_s", pa.float64())]
+               pa.field("wall_s", pa.float64()), pa.field("session", pa.string()),
+               pa.field("traceback", pa.string())]
     return pa.table(cols, schema=pa.schema(fields))
 
 
@@ -266,14 +299,18 @@ class SweepSummary:
         path: The store the runs went to (``DIR/<name>`` or a shard's directory).
         name: Experiment name.
         ok: Stored ``ok`` runs of this store.
-        failed: Stored ``failed`` runs.
+        failed: Stored ``failed`` runs (raised, timed out, or their worker died).
         pending: Runs not stored yet.
+        invalid: Stored ``invalid`` runs (a non-finite output).
         ran: Runs executed by this invocation.
         skipped: Runs skipped because they were already stored (resumption).
         elapsed_s: Seconds this invocation took.
         errors: The most frequent error messages of this invocation, with counts.
         missing_outputs: Experiment ``outputs`` that no run returned.
         shard: ``(index, count)`` when a shard was run.
+        session: Id of this invocation's session (the ``session`` column of its runs).
+        stopped: Why the sweep stopped early (``max_failures``), or None.
+        first_errors: The first distinct errors of this invocation, in order.
     """
 
     path: Path
@@ -287,16 +324,57 @@ class SweepSummary:
     errors: list[tuple[str, int]] = field(default_factory=list)
     missing_outputs: list[str] = field(default_factory=list)
     shard: tuple[int, int] | None = None
+    invalid: int = 0
+    session: str = ""
+    stopped: str | None = None
+    first_errors: list[str] = field(default_factory=list)
 
     @property
     def exit_status(self) -> int:
-        """0 when every run is ok, 1 when some failed or are pending."""
-        return 0 if self.failed == 0 and self.pending == 0 else 1
+        """0 when every run is ok, 1 when some failed, are invalid or are pending."""
+        return 0 if self.failed == 0 and self.invalid == 0 and self.pending == 0 else 1
 
 
 def _failed_records(tasks: list[Task], error: BaseException) -> list[RunRecord]:
-    text = f"executor error: {type(error).__name__}: {error}"
-    return [RunRecord(t.row, t.replicate, t.regime, t.seed, "failed", text, 0.0) for t in tasks]
+    if isinstance(error, WorkerDied):
+        text, trace = str(error), ""
+    else:
+        text = f"executor error: {type(error).__name__}: {error}"
+        trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return [RunRecord(t.row, t.replicate, t.regime, t.seed, STATUS_FAILED, text, 0.0,
+                      traceback=trace) for t in tasks]
+
+
+def parse_max_failures(text: str | float | None) -> float | None:
+    """Parse ``--max-failures``: a count (``10``) or a share of the runs (``0.2``).
+
+    Raises:
+        ValueError: Not a positive count or a share between 0 and 1.
+    """
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (value > 0) or (value >= 1 and value != int(value)) or not math.isfinite(value):
+        raise ValueError(f"--max-failures must be a whole number of runs (e.g. 10) or a share "
+                         f"of the runs between 0 and 1 (e.g. 0.2), got {text!r}")
+    return value
+
+
+def _too_many_failures(limit: float | None, failures: int, runs: int, total: int) -> str | None:
+    """The reason to stop, when ``failures`` of ``runs`` exceed ``limit``, else None."""
+    if limit is None or failures == 0:
+        return None
+    if limit >= 1:
+        if failures >= limit:
+            return f"{failures} runs failed, the limit set by --max-failures {limit:g}"
+        return None
+    if runs >= min(MIN_RUNS_FOR_SHARE, total) and failures / runs > limit:
+        return (f"{failures} of the {runs} runs done failed ({failures / runs:.0%}), more than "
+                f"the share {limit:g} set by --max-failures")
+    return None
 
 
 def _progress(total: int, enabled: bool, name: str) -> Any:
@@ -310,7 +388,9 @@ def sweep(experiment: Experiment | str | Path, out: str | Path = DEFAULT_OUT, *,
           workers: int | None = None, executor: str = "local", scheduler: Any = None,
           shard: tuple[int, int] | None = None, retry_failed: bool = False,
           progress: bool = False, chunk_target_s: float = CHUNK_TARGET_S,
-          max_chunk_runs: int = CHUNK_MAX_RUNS) -> SweepSummary:
+          max_chunk_runs: int = CHUNK_MAX_RUNS, timeout_s: float | None = None,
+          max_failures: float | None = None,
+          allow_code_change: bool = False) -> SweepSummary:
     """Run (or resume) an experiment and store its runs.
 
     Args:
@@ -325,41 +405,61 @@ def sweep(experiment: Experiment | str | Path, out: str | Path = DEFAULT_OUT, *,
         progress: Show a progress bar on stderr.
         chunk_target_s: Seconds of work per chunk to aim for.
         max_chunk_runs: Most runs per chunk.
+        timeout_s: Per-run time limit in seconds; overrides the experiment's
+            ``timeout_s`` (None: the experiment's, or no limit).
+        max_failures: Stop once this many runs of this invocation failed (a number >= 1)
+            or once more than this share of them failed (0 < share < 1, checked after
+            `MIN_RUNS_FOR_SHARE` runs); failed and invalid runs count. None: never stop.
+        allow_code_change: Resume even though the swept function's code changed since
+            the runs already stored were computed (recorded in manifest.json).
 
     Returns:
         A `SweepSummary`.
 
     Raises:
-        UserError: Bad experiment, or the results directory holds another experiment.
+        UserError: Bad experiment, the results directory holds another experiment or
+            runs of other code, another sweep holds it, or a stored part is damaged.
         SweepAborted: The executor broke down; finished runs are kept.
     """
     started = time.perf_counter()
     exp = as_experiment(experiment)
     root = Path(out) / exp.name
-    plan = _prepare(exp, root, shard, retry_failed)
-    session: dict[str, Any] = {"started": mf.now(), "runs": 0, "failed": 0}
+    limit = parse_max_failures(max_failures)
+    timeout = timeout_s if timeout_s is not None else getattr(exp, "timeout_s", None)
+    if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
+        raise UserError(f"the run timeout must be a positive number of seconds, got {timeout!r}")
+    session: dict[str, Any] = {"id": mf.new_session_id(), "started": mf.now(), "runs": 0,
+                               "failed": 0, "invalid": 0, "timeout_s": timeout,
+                               "max_failures": limit,
+                               "provenance": mf.session_provenance(exp.model)}
     errors: Counter[str] = Counter()
-    try:
-        with make_executor(executor, workers, scheduler, quiet=not progress,
-                           preload=exp.model.split(":")[0]) as ex:
-            session.update(ex.describe())
-            chunker = Chunker(plan.pending, ex.workers, chunk_target_s, max_chunk_runs)
-            _execute(exp, plan, ex, chunker, session, errors, progress)
-    except BrokenExecutor as exc:
-        raise SweepAborted(f"a worker process died ({exc}); the {session['runs']} runs "
-                           "finished in this session are stored: rerun the same command to "
-                           "resume") from exc
-    finally:
-        _finish(plan.store, plan.manifest, set(plan.keys), plan.outputs, session)
+    first: list[str] = []
+    with ResultStore(shard_dir(root, shard) if shard else root).lock():
+        plan = _prepare(exp, root, shard, retry_failed, session, allow_code_change)
+        try:
+            with make_executor(executor, workers, scheduler, quiet=not progress,
+                               preload=exp.model.split(":")[0]) as ex:
+                session.update(ex.describe())
+                chunker = Chunker(plan.pending, ex.workers, chunk_target_s, max_chunk_runs)
+                _execute(exp, plan, ex, chunker, session, errors, first, progress, timeout,
+                         limit)
+                session.update(ex.describe())  # worker restarts
+        except BrokenExecutor as exc:
+            raise SweepAborted(f"a worker process died ({exc}); the {session['runs']} runs "
+                               "finished in this session are stored: rerun the same command "
+                               "to resume") from exc
+        finally:
+            _finish(plan.store, plan.manifest, set(plan.keys), plan.outputs, session)
 
     counts = plan.store.counts(expected=set(plan.keys))
     return SweepSummary(
         path=plan.store.root, name=exp.name, ok=counts.ok, failed=counts.failed,
-        pending=counts.pending, ran=session["runs"],
+        pending=counts.pending, invalid=counts.invalid, ran=session["runs"],
         skipped=len(plan.keys) - len(plan.pending), elapsed_s=time.perf_counter() - started,
         errors=errors.most_common(MAX_ERRORS_SHOWN),
         missing_outputs=[o for o in exp.outputs if plan.outputs and o not in plan.outputs],
-        shard=shard,
+        shard=shard, session=session["id"], stopped=session.get("stopped"),
+        first_errors=first,
     )
 
 
@@ -376,8 +476,42 @@ class _Plan:
     manifest: dict[str, Any]
 
 
+def _check_code(store: ResultStore, previous: dict[str, Any] | None, session: dict[str, Any],
+                allow: bool, pending: int) -> None:
+    """Stop when the stored runs were computed by other code than this session's."""
+    before = mf.last_code_fingerprint(previous)
+    code = session["provenance"]["code"]
+    if before is None or before == code["sha256"] or pending == 0:
+        return
+    last = mf.last_code_session(previous)
+    old_git = last["provenance"]["code"].get("git") or {}
+    new_git = code.get("git") or {}
+
+    def describe(sha: str, git: dict[str, Any]) -> str:
+        commit = git.get("commit")
+        where = f", git {commit[:10]}{' with local changes' if git.get('dirty') else ''}" \
+            if commit else ""
+        return f"{sha}{where}"
+
+    change = {"session": session["id"], "from": before, "to": code["sha256"],
+              "package": code["package"], "at": mf.now()}
+    if allow:
+        session["code_change_allowed"] = change
+        previous.setdefault("code_changes", []).append(change)
+        return
+    raise UserError(
+        f"{store.root} holds runs computed by other code: the swept function's package "
+        f"'{code['package']}' had fingerprint {describe(before, old_git)} in session "
+        f"{last.get('id', '?')} and now has {describe(code['sha256'], new_git)}. Resuming "
+        f"(or --retry-failed) would store runs of two model versions in one table. Restore "
+        "that code, write to another --out, or pass --allow-code-change to go on anyway "
+        "(recorded in manifest.json under 'code_changes'; each run's 'session' column says "
+        "which code computed it)")
+
+
 def _prepare(exp: Experiment, root: Path, shard: tuple[int, int] | None,
-             retry_failed: bool) -> _Plan:
+             retry_failed: bool, session: dict[str, Any] | None = None,
+             allow_code_change: bool = False) -> _Plan:
     """Check the store, write design and manifest, and list the runs still to do."""
     store = ResultStore(shard_dir(root, shard) if shard else root)
     design = build_design(exp)
@@ -389,26 +523,32 @@ def _prepare(exp: Experiment, root: Path, shard: tuple[int, int] | None,
                         f"'{exp.name}' (its design, model, seed, params or regimes differ); "
                         "use another --out or name, or remove that directory")
     store.create()
+    done = store.finished_keys(include_failed=not retry_failed)
+    if shard is not None:  # runs already merged into the main store count as done
+        done |= ResultStore(root).finished_keys(include_failed=not retry_failed)
+    pending = [k for k in keys if k not in done]
+    if session is not None:
+        _check_code(store, previous, session, allow_code_change, len(pending))
     store.write_design(design)
     outputs: list[str] = list((previous or {}).get("output_columns", []))
     manifest = mf.build_manifest(exp, design_summary(exp, design), output_columns=outputs,
                                  param_columns={n: c for n, (c, _) in params.items()},
                                  runs_total=len(keys),
                                  shard=shard, previous=previous)
+    if session is not None:
+        manifest["provenance"] = session["provenance"]
     store.write_manifest(manifest)
-    done = store.finished_keys(include_failed=not retry_failed)
-    if shard is not None:  # runs already merged into the main store count as done
-        done |= ResultStore(root).finished_keys(include_failed=not retry_failed)
-    pending = [k for k in keys if k not in done]
     return _Plan(store, design, params, keys, pending, outputs, manifest)
 
 
 def _execute(exp: Experiment, plan: _Plan, ex: Any, chunker: Chunker,
-             session: dict[str, Any], errors: Counter[str], progress: bool) -> None:
+             session: dict[str, Any], errors: Counter[str], first: list[str], progress: bool,
+             timeout_s: float | None = None, max_failures: float | None = None) -> None:
     """Run the pending runs chunk by chunk, writing each finished chunk as one part."""
     make_task = TaskFactory(exp, plan.design)
     reserved = frozenset(RESERVED_COLUMNS) | frozenset(c for c, _ in plan.params.values())
-    run = partial(run_chunk, exp.model, series=exp.series, reserved=reserved)
+    run = partial(run_chunk, exp.model, series=exp.series, reserved=reserved,
+                  timeout_s=timeout_s, checked=frozenset(exp.outputs) if exp.outputs else None)
     chunks = ([make_task(k) for k in keys] for keys in chunker)
     with _progress(len(plan.pending), progress, exp.name) as bar:  # after workers started
         for tasks, result, error in ex.imap_unordered(run, chunks):
@@ -423,16 +563,26 @@ def _execute(exp: Experiment, plan: _Plan, ex: Any, chunker: Chunker,
                 if name not in plan.outputs:
                     plan.outputs.append(name)
             table = records_table(tasks, records, plan.params, plan.outputs,
-                                  exp.defaults or {})
+                                  exp.defaults or {}, session.get("id", ""))
             plan.store.write_part(table, [(t.row, t.replicate, t.regime) for t in tasks],
                                   series_frame(records))
             chunker.observe(len(records), result.compute_s)
-            failed = [r.error for r in records if r.status != STATUS_OK]
-            errors.update(e[:ERROR_GROUP_CHARS] for e in failed)
+            failed = [r for r in records if r.status != STATUS_OK]
+            errors.update(r.error[:ERROR_GROUP_CHARS] for r in failed)
+            for r in failed:
+                if len(first) < MAX_ERRORS_SHOWN and not any(r.error in f for f in first):
+                    first.append(f"row {r.row}, replicate {r.replicate}"
+                                 f"{f', regime {r.regime}' if r.regime else ''}: {r.error}")
             session["runs"] += len(records)
-            session["failed"] += len(failed)
+            session["failed"] += sum(r.status == STATUS_FAILED for r in failed)
+            session["invalid"] += sum(r.status != STATUS_FAILED for r in failed)
             bar.update(len(records))
-            bar.set_postfix(failed=session["failed"], refresh=False)
+            bar.set_postfix(failed=session["failed"] + session["invalid"], refresh=False)
+            stop = _too_many_failures(max_failures, session["failed"] + session["invalid"],
+                                      session["runs"], len(plan.pending))
+            if stop:
+                session["stopped"] = stop
+                return
 
 
 def _finish(store: ResultStore, manifest: dict[str, Any], keys: set[RunKey],
@@ -445,6 +595,7 @@ def _finish(store: ResultStore, manifest: dict[str, Any], keys: set[RunKey],
     manifest["counts"] = counts.to_dict()
     manifest["output_columns"] = list(outputs)
     manifest["status"] = "complete" if counts.pending == 0 else "incomplete"
+    manifest["stopped"] = session.get("stopped")
     manifest["times"]["finished"] = session["finished"]
     store.write_manifest(manifest)
 
@@ -473,11 +624,13 @@ class MergeSummary:
     ok: int
     failed: int
     pending: int
+    invalid: int = 0
+    code_versions: list[str] = field(default_factory=list)
 
     @property
     def exit_status(self) -> int:
-        """0 when every run is ok, 1 when some failed or are pending."""
-        return 0 if self.failed == 0 and self.pending == 0 else 1
+        """0 when every run is ok, 1 when some failed, are invalid or are pending."""
+        return 0 if self.failed == 0 and self.invalid == 0 and self.pending == 0 else 1
 
 
 def _copy_parts(src: Path, dst: Path) -> int:
@@ -519,7 +672,11 @@ def merge_shards(directory: str | Path) -> list[MergeSummary]:
         raise UserError(f"merge: no shards under {root} (expected {root}/shards/shard-*-of-*/ "
                         f"or {root}/<name>/shards/...; shards are written by "
                         "'relsim sweep --shard I/N')")
-    return [_merge_one(t) for t in targets]
+    summaries = []
+    for target in targets:
+        with ResultStore(target).lock("relsim merge"):
+            summaries.append(_merge_one(target))
+    return summaries
 
 
 def _merge_one(root: Path) -> MergeSummary:
@@ -539,7 +696,7 @@ def _merge_one(root: Path) -> MergeSummary:
                         "experiment file")
     main.create()
     for store, _ in manifests:
-        main.write_design(pd.read_parquet(store.design_path))
+        main.write_design(read_verified(store.design_path).to_pandas())
         _copy_parts(store.runs_dir, main.runs_dir)
         _copy_parts(store.series_dir, main.series_dir)
     main.compact()
@@ -552,7 +709,12 @@ def _merge_one(root: Path) -> MergeSummary:
     present = {m["shard"]["index"] for _, m in manifests}
     missing = sorted(set(range(max(split))) - present) if len(split) == 1 else []
     outputs = list(dict.fromkeys(o for _, m in manifests for o in m.get("output_columns", [])))
-    merged = {**first, "shard": None, "runs_total": len(keys), "counts": counts.to_dict(),
+    codes = list(dict.fromkeys(
+        c for _, m in manifests for c in
+        [((s.get("provenance") or {}).get("code") or {}).get("sha256")
+         for s in m.get("sessions", []) if s.get("runs", 0) > 0] if c))
+    merged = {**first, "shard": None, "code_versions": codes, "runs_total": len(keys),
+              "counts": counts.to_dict(),
               "output_columns": outputs,
               "status": "complete" if counts.pending == 0 else "incomplete",
               "merged_from": [{"dir": str(s.root.relative_to(root)), "shard": m["shard"],
@@ -562,4 +724,4 @@ def _merge_one(root: Path) -> MergeSummary:
               "sessions": [], "times": {**first["times"], "merged": mf.now()}}
     main.write_manifest(merged)
     return MergeSummary(root, [s.root.name for s, _ in manifests], missing, counts.ok,
-                        counts.failed, counts.pending)
+                        counts.failed, counts.pending, counts.invalid, codes)

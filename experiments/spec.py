@@ -63,11 +63,12 @@ RESERVED_DIFFERENCE_NAMES = ("map", "points", "by")
 AXIS_RANGE = (0.0, 1.0)
 EXPERIMENT_KEYS = (
     "name", "model", "design", "samples", "replicates", "seed", "outputs",
-    "calc_second_order", "levels", "series", "description",
+    "calc_second_order", "levels", "series", "description", "timeout_s",
 )
 REQUIRED_EXPERIMENT_KEYS = ("name", "design", "seed")
 #: Run-table columns a parameter or output may not be named after.
-RESERVED_COLUMNS = ("row", "replicate", "regime", "seed", "status", "error", "wall_s")
+RESERVED_COLUMNS = ("row", "replicate", "regime", "seed", "status", "error", "wall_s",
+                    "session", "traceback")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _MODEL_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
@@ -163,6 +164,8 @@ class Experiment:
         path: The file's path, or None when built from a mapping.
         defaults: The model's full resolved parameter set (``Params``) for this
             experiment's ``[params]``, or None when the model has no ``Params``.
+        timeout_s: Per-run time limit in seconds (a longer run is stored as failed), or
+            None for no limit. It does not change results, so not the identity either.
     """
 
     name: str
@@ -236,6 +239,7 @@ class Experiment:
         """The axis coordinates among ``[params]`` and ``values`` (stored, not simulated)."""
         merged = {**self.params, **values}
         return {n: merged[n] for n in self.axes if n in merged}
+    timeout_s: float | None = None
 
     @property
     def factor_names(self) -> list[str]:
@@ -267,6 +271,7 @@ class Experiment:
             "levels": self.levels,
             "series": self.series,
             "description": self.description,
+            "timeout_s": self.timeout_s,
         }
 
     def identity(self) -> str:
@@ -278,7 +283,7 @@ class Experiment:
         out (so are axes when there are none, which keeps version-1 identities).
         """
         d = self.to_dict()
-        for key in ("outputs", "compare", "contrast", "description", "name"):
+        for key in ("outputs", "compare", "contrast", "description", "name", "timeout_s"):
             d.pop(key)
         if d["axes"] is None:
             d.pop("axes")
@@ -685,6 +690,11 @@ def parse_experiment(data: Mapping[str, Any], where: str = "<mapping>",
     description = head.get("description", "")
     if not isinstance(description, str):
         raise ctx.fail("experiment", "'description' must be a string")
+    timeout_s = head.get("timeout_s")
+    if timeout_s is not None and not (_is_number(timeout_s) and 0 < timeout_s < math.inf):
+        raise ctx.fail("experiment", f"'timeout_s' must be a positive number of seconds (a "
+                                     f"run taking longer is stored as failed), got "
+                                     f"{timeout_s!r}")
     model = head.get("model", DEFAULT_MODEL)
     try:
         resolve_model(model)
@@ -741,6 +751,7 @@ def parse_experiment(data: Mapping[str, Any], where: str = "<mapping>",
         calc_second_order=_bool_key(ctx, head, "calc_second_order", False),
         levels=levels, series=_bool_key(ctx, head, "series", False), description=description,
         source=_plain(data), path=path, defaults=defaults,
+        timeout_s=float(timeout_s) if timeout_s is not None else None,
     )
 
 

@@ -16,6 +16,16 @@ see one. A part's name is a hash of its run keys, so reruns and shards never col
 The store keeps one row per run key (row, replicate, regime): `ResultStore.compact`
 drops superseded ``failed`` rows after a retry (an ``ok`` row wins, otherwise the newest)
 and rewrites parts so every part has the same columns.
+
+Integrity: every parquet file carries a checksum of its content in its own metadata
+(`relsim.analysis.integrity`), written with the file and checked whenever the store reads
+it; a damaged file raises `IntegrityError` (exit status 2 on the command line) naming
+the file and how to recompute its runs (``relsim verify DIR --repair``, then rerun).
+
+Concurrency: `ResultStore.lock` takes an exclusive lock on ``DIR/<name>/.lock``
+(``flock``: released by the kernel when its holder ends, however it ends), so a second
+sweep or merge into the same directory stops with a message instead of computing every
+run twice.
 """
 
 from __future__ import annotations
@@ -34,6 +44,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from relsim.analysis.integrity import IntegrityError, read_verified, with_digest
+from relsim.analysis.integrity import table_digest as table_digest
 from relsim.experiments.errors import UserError
 
 KEY = ("row", "replicate", "regime")
@@ -45,6 +57,9 @@ SHARDS = "shards"
 PART_GLOB = "part-*.parquet"
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
+STATUS_INVALID = "invalid"
+LOCK = ".lock"
+QUARANTINE = "damaged"
 #: Temporary files older than this with no live writer are removed at start-up.
 STALE_TMP_S = 3600.0
 _DIGEST_CHARS = 20
@@ -63,11 +78,23 @@ def _tmp_path(target: Path) -> Path:
 
 
 def write_table_atomic(table: pa.Table, target: Path) -> None:
-    """Write a parquet table to ``target`` via a temporary file and ``os.replace``."""
+    """Write a parquet table to ``target`` via a temporary file and ``os.replace``.
+
+    The file records a checksum of its content; it is read back and checked before it
+    replaces ``target`` (a type that does not round-trip exactly through parquet is
+    written once more as read, so that its checksum is stable).
+    """
     tmp = _tmp_path(target)
     try:
-        pq.write_table(table, tmp)
+        pq.write_table(with_digest(table), tmp)
+        try:
+            read_verified(tmp)
+        except IntegrityError:
+            again = pq.read_table(tmp).replace_schema_metadata(table.schema.metadata)
+            pq.write_table(with_digest(again), tmp)
+            read_verified(tmp)
         os.replace(tmp, target)
+        _remember_verified(target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -112,21 +139,92 @@ def remove_stale_tmp(directory: Path) -> int:
 
 @dataclass(frozen=True)
 class Counts:
-    """Runs ok, failed and still pending."""
+    """Runs ok, failed (raised, timed out, worker died), invalid (non-finite output), pending."""
 
     ok: int
     failed: int
     pending: int
+    invalid: int = 0
 
     @property
     def total(self) -> int:
         """All runs of the experiment (or the shard)."""
-        return self.ok + self.failed + self.pending
+        return self.ok + self.failed + self.invalid + self.pending
 
     def to_dict(self) -> dict[str, int]:
         """As recorded in manifest.json."""
-        return {"ok": self.ok, "failed": self.failed, "pending": self.pending,
-                "total": self.total}
+        return {"ok": self.ok, "failed": self.failed, "invalid": self.invalid,
+                "pending": self.pending, "total": self.total}
+
+
+class DirectoryLocked(UserError):
+    """Another process holds the results directory's lock."""
+
+
+class _Lock:
+    """An exclusive, non-blocking ``flock`` on a file; released when its holder ends."""
+
+    def __init__(self, path: Path, purpose: str) -> None:
+        self.path = path
+        self.purpose = purpose
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no lock
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise UserError(f"cannot write to the results directory {self.path.parent}: "
+                            f"{exc.strerror or exc}; choose another --out") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 4096).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise DirectoryLocked(
+                f"{self.path.parent} is in use by another relsim process ({holder}); two "
+                "sweeps into one directory would compute the same runs twice. Wait for it "
+                "to finish (then rerun: finished runs are kept), or write elsewhere with "
+                "--out. If no such process runs, the lock is stale only on a file system "
+                f"without working locks: then remove {self.path}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{self.purpose}, pid {os.getpid()} on {socket.gethostname()}, since "
+                     f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}".encode())
+        self._fd = fd
+        _HELD_LOCKS.add(fd)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            _HELD_LOCKS.discard(self._fd)
+            os.close(self._fd)  # closing the descriptor releases the lock
+            self._fd = None
+
+    def __enter__(self) -> _Lock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+#: Lock descriptors held by this process (a forked worker closes its copies).
+_HELD_LOCKS: set[int] = set()
+
+
+def close_inherited_locks() -> None:
+    """In a forked worker: close the copies of the coordinator's lock descriptors.
+
+    A lock taken with ``flock`` is held until every copy of its descriptor is closed, so
+    a worker must not keep one alive.
+    """
+    for fd in list(_HELD_LOCKS):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD_LOCKS.clear()
 
 
 class ResultStore:
@@ -140,6 +238,14 @@ class ResultStore:
         self.design_path = self.root / DESIGN
 
     # ------------------------------------------------------------------ set-up
+    def lock(self, purpose: str = "relsim sweep") -> _Lock:
+        """An exclusive lock on this directory (a context manager).
+
+        Raises:
+            DirectoryLocked: Another process holds it (on entering the context).
+        """
+        return _Lock(self.root / LOCK, purpose)
+
     def create(self) -> None:
         """Create the directories and clear temporary files of killed writers."""
         self.runs_dir.mkdir(parents=True, exist_ok=True)
@@ -160,7 +266,7 @@ class ResultStore:
     def write_design(self, design: pd.DataFrame) -> None:
         """Write design.parquet, or check that the existing one is the same design."""
         if self.design_path.exists():
-            old = pd.read_parquet(self.design_path)
+            old = read_verified(self.design_path).to_pandas()
             if not _same_frame(old, design):
                 raise UserError(f"{self.design_path} holds a different design than this "
                                 "experiment; use another --out or name, or remove the "
@@ -190,7 +296,7 @@ class ResultStore:
         """Key and status of every stored row, with its part file and the file's mtime."""
         frames = []
         for part in self.parts():
-            t = pq.read_table(part, columns=[*KEY, "status"]).to_pandas()
+            t = self.read_part(part, [*KEY, "status"]).to_pandas()
             t["part"] = part.name
             t["mtime"] = part.stat().st_mtime_ns
             frames.append(t)
@@ -198,6 +304,19 @@ class ResultStore:
             return pd.DataFrame({"row": [], "replicate": [], "regime": [], "status": [],
                                  "part": [], "mtime": []})
         return pd.concat(frames, ignore_index=True)
+
+    def read_part(self, part: Path, columns: list[str] | None = None) -> pa.Table:
+        """Read a part, checking its checksum (each file once per process and version).
+
+        Raises:
+            IntegrityError: The part is damaged.
+        """
+        if _signature(part) in _VERIFIED:
+            return pq.read_table(part, columns=columns)
+        table = read_verified(part)
+        _remember_verified(part)
+        return table.select([c for c in columns if c in table.column_names]) if columns \
+            else table
 
     def finished_keys(self, include_failed: bool = True) -> set[RunKey]:
         """Keys of stored runs (``ok`` only when ``include_failed`` is False)."""
@@ -216,9 +335,11 @@ class ResultStore:
             scan = scan[pd.Series([k in expected for k in keys], index=scan.index, dtype=bool)]
             total = len(expected)
         ok = int((scan["status"] == STATUS_OK).sum())
-        failed = int((scan["status"] != STATUS_OK).sum())
-        pending = max((total if total is not None else ok + failed) - ok - failed, 0)
-        return Counts(ok, failed, pending)
+        invalid = int((scan["status"] == STATUS_INVALID).sum())
+        failed = len(scan) - ok - invalid
+        done = ok + failed + invalid
+        pending = max((total if total is not None else done) - done, 0)
+        return Counts(ok, failed, pending, invalid)
 
     # ------------------------------------------------------------------ housekeeping
     def compact(self) -> int:
@@ -240,7 +361,7 @@ class ResultStore:
         for part in self.parts():
             if part.name not in losing and pq.read_schema(part).remove_metadata().equals(schema):
                 continue  # nothing to drop, columns already uniform: leave the file alone
-            table = pq.read_table(part)
+            table = self.read_part(part)
             rows = table.select(list(KEY)).to_pylist()
             mask = [(part.name, r["row"], r["replicate"], r["regime"]) in keep for r in rows]
             removed += len(mask) - sum(mask)
@@ -258,9 +379,24 @@ class ResultStore:
                 if f.name not in fields or pa.types.is_null(fields[f.name].type):
                     fields[f.name] = f
         names = list(fields)
-        tail = [n for n in ("status", "error", "wall_s") if n in fields]
+        tail = [n for n in ("status", "error", "wall_s", "session", "traceback")
+                if n in fields]
         order = [n for n in names if n not in tail] + tail
         return pa.schema([fields[n].remove_metadata() for n in order])
+
+
+#: Parts already checked by this process: (path, mtime_ns, size).
+_VERIFIED: set[tuple[str, int, int]] = set()
+
+
+def _signature(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return str(path), stat.st_mtime_ns, stat.st_size
+
+
+def _remember_verified(path: Path) -> None:
+    """Note that ``path``, as it is now, was checked (written and read back, or read)."""
+    _VERIFIED.add(_signature(path))
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -297,7 +433,7 @@ def _same_frame(a: pd.DataFrame, b: pd.DataFrame) -> bool:
 
 def read_parts(paths: Iterable[Path]) -> pd.DataFrame:
     """Concatenate part files (columns are unioned)."""
-    frames = [pq.read_table(p).to_pandas() for p in paths]
+    frames = [read_verified(p).to_pandas() for p in paths]
     frames = [f for f in frames if len(f)]
     if not frames:
         return pd.DataFrame(columns=[*KEY, "seed", "status", "error", "wall_s"])

@@ -4,16 +4,28 @@ This module runs inside worker processes (local pool or Dask workers), so it imp
 nothing heavy and never touches the results directory: only the coordinating process
 writes files, which is what makes a killed sweep leave no partial output.
 
-A run that raises is returned as ``failed`` with its error; the chunk goes on. Outputs
-are converted to floats; non-finite values become NaN.
+A run that raises is returned as ``failed`` with its error (one line) and its full
+traceback; the chunk goes on. Outputs are converted to floats, non-finite ones (NaN or
+inf) to NaN; a run with a non-finite value in an analysed output (the experiment's
+``outputs``; every output when it lists none) is returned as ``invalid``, the outputs
+named in its error. (A model may return NaN for a quantity that is undefined in a run,
+such as a win rate without any deal; it only invalidates runs where it is analysed.)
+With a timeout, a run that takes longer is interrupted and returned as ``failed``
+(``timeout: ...``): in a worker's main thread by ``SIGALRM`` (this also interrupts sleeps
+and waits), in another thread (a Dask worker's) by an asynchronous exception, which takes
+effect at the next Python instruction the run executes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
 import importlib
 import math
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -22,8 +34,21 @@ from typing import Any
 
 #: Longest error text kept per failed run (the last traceback lines are kept).
 MAX_ERROR_CHARS = 2000
+#: Longest traceback kept per failed run (its end is kept).
+MAX_TRACEBACK_CHARS = 20000
 SERIES_KEY = "series"
-RESERVED = frozenset({"row", "replicate", "regime", "seed", "status", "error", "wall_s"})
+RESERVED = frozenset({"row", "replicate", "regime", "seed", "status", "error", "wall_s",
+                      "session", "traceback"})
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"
+STATUS_INVALID = "invalid"
+
+
+class RunTimeout(BaseException):  # noqa: N818 - raised into the model's code
+    """Raised inside a run that exceeded its time limit.
+
+    A BaseException, so that a model's own ``except Exception`` does not swallow it.
+    """
 
 
 @dataclass(frozen=True)
@@ -55,6 +80,7 @@ class RunRecord:
     wall_s: float
     outputs: dict[str, float] = field(default_factory=dict)
     series: Any = None
+    traceback: str = ""
 
 
 @dataclass
@@ -78,10 +104,21 @@ def _error_text(exc: BaseException) -> str:
     return text[-MAX_ERROR_CHARS:]
 
 
-def _to_outputs(result: Any, reserved: frozenset[str]) -> dict[str, float]:
+def _traceback_text(exc: BaseException) -> str:
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return text[-MAX_TRACEBACK_CHARS:]
+
+
+def _to_outputs(result: Any, reserved: frozenset[str],
+                checked: frozenset[str] | None = None) -> tuple[dict[str, float], list[str]]:
+    """The outputs as floats (non-finite ones as NaN) and a note per non-finite output.
+
+    Only outputs in ``checked`` (all when None) are noted.
+    """
     if not isinstance(result, dict):
         raise TypeError(f"the model returned {type(result).__name__}, expected a dict of floats")
     outputs: dict[str, float] = {}
+    bad: list[str] = []
     for key, value in result.items():
         if key in reserved:
             raise ValueError(f"output '{key}' collides with a run-table column: rename it, or "
@@ -91,8 +128,60 @@ def _to_outputs(result: Any, reserved: frozenset[str]) -> dict[str, float]:
             number = float(value)
         except (TypeError, ValueError):
             raise TypeError(f"output '{key}' is not a number: {value!r}") from None
-        outputs[str(key)] = number if math.isfinite(number) else math.nan
-    return outputs
+        if not math.isfinite(number):
+            if checked is None or key in checked:
+                bad.append(f"{key}={number!r}")
+            number = math.nan
+        outputs[str(key)] = number
+    return outputs, bad
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float) -> Any:
+    """Raise `RunTimeout` in the main thread after ``seconds`` (SIGALRM)."""
+    def expire(signum: int, frame: Any) -> None:
+        raise RunTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def _async_raise(seconds: float) -> Any:
+    """Raise `RunTimeout` in this (non-main) thread after ``seconds``."""
+    target = threading.get_ident()
+    lock = threading.Lock()
+    state = {"active": True}
+
+    def expire() -> None:
+        with lock:
+            if state["active"]:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target),
+                                                           ctypes.py_object(RunTimeout))
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        with lock:
+            state["active"] = False
+            timer.cancel()
+
+
+def time_limit(seconds: float | None) -> Any:
+    """A context raising `RunTimeout` in the current thread after ``seconds`` (None: never)."""
+    if not seconds:
+        return contextlib.nullcontext()
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+        return _alarm(seconds)
+    return _async_raise(seconds)
 
 
 def _mesa_registry() -> dict | None:
@@ -116,32 +205,55 @@ def _release_new_models(registry: dict | None, before: set) -> None:
 
 
 def run_one(fn: Callable[..., Any], task: Task, series: bool,
-            reserved: frozenset[str] = RESERVED) -> RunRecord:
-    """Run one task; never raises for an exception of the model."""
+            reserved: frozenset[str] = RESERVED, timeout_s: float | None = None,
+            checked: frozenset[str] | None = None) -> RunRecord:
+    """Run one task; never raises for an exception of the model.
+
+    Args:
+        fn: The simulated function.
+        task: The run.
+        series: Call ``fn`` with ``series=True`` and keep its ``series`` frame.
+        reserved: Column names outputs may not take.
+        timeout_s: Interrupt the run after this many seconds (None: no limit).
+        checked: Outputs that must be finite for the run to be ``ok`` (None: all).
+    """
     start = time.perf_counter()
     frame = None
     registry = _mesa_registry()
     before = set(registry) if registry is not None else set()
     try:
-        if series:
-            result = fn(dict(task.params), task.seed, series=True)
-            if isinstance(result, dict):
-                result = dict(result)
-                frame = result.pop(SERIES_KEY, None)
-        else:
-            result = fn(dict(task.params), task.seed)
-        outputs = _to_outputs(result, reserved)
+        try:
+            with time_limit(timeout_s):
+                if series:
+                    result = fn(dict(task.params), task.seed, series=True)
+                else:
+                    result = fn(dict(task.params), task.seed)
+        except RunTimeout as exc:
+            return RunRecord(task.row, task.replicate, task.regime, task.seed, STATUS_FAILED,
+                             f"timeout: the run took longer than {timeout_s:g} s (timeout_s)",
+                             time.perf_counter() - start, traceback=_traceback_text(exc))
+        if series and isinstance(result, dict):
+            result = dict(result)
+            frame = result.pop(SERIES_KEY, None)
+        outputs, bad = _to_outputs(result, reserved, checked)
     except Exception as exc:  # a model failure is data, not a crash of the sweep
-        return RunRecord(task.row, task.replicate, task.regime, task.seed, "failed",
-                         _error_text(exc), time.perf_counter() - start)
+        return RunRecord(task.row, task.replicate, task.regime, task.seed, STATUS_FAILED,
+                         _error_text(exc), time.perf_counter() - start,
+                         traceback=_traceback_text(exc))
     finally:
         _release_new_models(_mesa_registry(), before)
-    return RunRecord(task.row, task.replicate, task.regime, task.seed, "ok", "",
+    if bad:
+        return RunRecord(task.row, task.replicate, task.regime, task.seed, STATUS_INVALID,
+                         f"non-finite output(s): {', '.join(bad)}"[:MAX_ERROR_CHARS],
+                         time.perf_counter() - start, outputs, frame)
+    return RunRecord(task.row, task.replicate, task.regime, task.seed, STATUS_OK, "",
                      time.perf_counter() - start, outputs, frame)
 
 
 def run_chunk(model_ref: str, tasks: list[Task], series: bool = False,
-              reserved: frozenset[str] = RESERVED) -> ChunkResult:
+              reserved: frozenset[str] = RESERVED,
+              timeout_s: float | None = None,
+              checked: frozenset[str] | None = None) -> ChunkResult:
     """Run a chunk of tasks in order.
 
     Args:
@@ -149,6 +261,8 @@ def run_chunk(model_ref: str, tasks: list[Task], series: bool = False,
         tasks: The runs to do.
         series: Call the function with ``series=True`` and keep its ``series`` frame.
         reserved: Column names outputs may not take (run-table columns and parameters).
+        timeout_s: Per-run time limit in seconds (None: no limit).
+        checked: Outputs that must be finite for a run to be ``ok`` (None: all).
 
     Returns:
         The records, in task order, and the total compute time.
@@ -158,8 +272,8 @@ def run_chunk(model_ref: str, tasks: list[Task], series: bool = False,
         fn = resolve(model_ref)
     except Exception as exc:  # e.g. a Dask worker without the model installed
         message = f"cannot load model '{model_ref}' in the worker: {_error_text(exc)}"
-        records = [RunRecord(t.row, t.replicate, t.regime, t.seed, "failed", message, 0.0)
-                   for t in tasks]
+        records = [RunRecord(t.row, t.replicate, t.regime, t.seed, STATUS_FAILED, message, 0.0,
+                             traceback=_traceback_text(exc)) for t in tasks]
         return ChunkResult(records, time.perf_counter() - start)
-    records = [run_one(fn, t, series, reserved) for t in tasks]
+    records = [run_one(fn, t, series, reserved, timeout_s, checked) for t in tasks]
     return ChunkResult(records, time.perf_counter() - start)

@@ -3,8 +3,9 @@
 `ishigami` is deterministic (it ignores the seed), so the whole pipeline can be checked
 against the Ishigami function's analytic Sobol indices. `noisy` uses the seed, so seed
 handling shows in its outputs. `flaky` raises on part of the input space. `slow` sleeps,
-for the kill-and-resume test. (`sweep_checked_model` exposes ``Params`` and is validated
-like our model.)
+for the kill-and-resume test. `nonfinite` returns NaN or inf on part of the input space;
+`hang` and `sleepy` never return there; `crash` kills its worker; `always_fails` raises.
+(`sweep_checked_model` exposes ``Params`` and is validated like our model.)
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ def noisy(params: dict, seed: int, series: bool = False) -> dict:
         "y": ishigami(params, seed)["y"] + rng.normal(0.0, params.get("noise", 1.0)),
         "u": float(rng.random()),
         "shift_seen": float(params.get("shift", 0.0)),
-        "infinite": math.inf,
     }
     if series:
         days = int(params.get("days", 3))
@@ -95,3 +95,33 @@ def styled(params: dict, seed: int) -> dict[str, float]:
     value = rel * ((1.0 - disc) * STYLED_SLOPE * (x + z - STYLED_ZERO) + disc * STYLED_SACRED)
     return {"profit": 100.0 + common + value + rel * own, "otd": 0.8 + 0.1 * disc,
             "x_seen": x, "z_seen": z, "w_seen": float(params.get("w", 0.0))}
+
+
+def nonfinite(params: dict, seed: int) -> dict[str, float]:
+    """Returns NaN for x1 > 0.5, +inf for x1 == 0 and finite values elsewhere."""
+    x1 = params["x1"]
+    y = math.nan if x1 > 0.5 else (math.inf if x1 == 0 else x1)
+    return {"y": y, "z": float(np.random.default_rng(seed).random())}
+
+
+def hang(params: dict, seed: int) -> dict[str, float]:
+    """Never returns for x1 > 0.5 (a busy Python loop); otherwise returns x1."""
+    if params["x1"] > 0.5:
+        while True:
+            pass
+    return {"y": params["x1"] + float(np.random.default_rng(seed).random())}
+
+
+def sleepy(params: dict, seed: int) -> dict[str, float]:
+    """Sleeps an hour for x1 > 0.5 (a blocked run); otherwise returns x1."""
+    if params["x1"] > 0.5:
+        time.sleep(3600)
+    return {"y": params["x1"]}
+
+
+def always_fails(params: dict, seed: int) -> dict[str, float]:
+    """Raises on every run, from a nested call (so the traceback has several frames)."""
+    def inner(x: float) -> float:
+        raise ZeroDivisionError(f"cannot divide by x1 = {x}")
+
+    return {"y": inner(params["x1"])}

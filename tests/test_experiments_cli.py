@@ -42,7 +42,7 @@ def _test_models_importable(monkeypatch):
 
 
 def comparable(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.drop(columns="wall_s").sort_values(KEY).reset_index(drop=True)
+    return frame.drop(columns=["wall_s", "session"]).sort_values(KEY).reset_index(drop=True)
 
 
 def sweep_command(path: Path, out: Path) -> list[str]:

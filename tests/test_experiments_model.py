@@ -66,7 +66,8 @@ def test_model_simulate_end_to_end(tmp_path):
         "delta": ["relationship", "sacred"]}
     # the model is deterministic given (params, seed): a serial rerun gives the same table
     again = read_runs(run_experiment(path, tmp_path / "b", executor="serial"))
-    pd.testing.assert_frame_equal(runs.drop(columns="wall_s"), again.drop(columns="wall_s"))
+    pd.testing.assert_frame_equal(runs.drop(columns=["wall_s", "session"]),
+                                  again.drop(columns=["wall_s", "session"]))
 
 
 #: Every shipped experiment file: the study's and the demo's.
@@ -129,7 +130,8 @@ def test_workers_release_mesa_models_after_each_run():
     live = model.SalesModel({"days": 5, "warmup_days": 1}, seed=1)  # not the runner's
     before = len(Agent._ids)
     tasks = [Task(0, r, "", r, {"days": 10, "warmup_days": 2}) for r in range(5)]
-    result = run_chunk("relsim.model:simulate", tasks)
+    # (a 10-day run may see no complex deal: complex_win_rate is then undefined, NaN)
+    result = run_chunk("relsim.model:simulate", tasks, checked=frozenset({"profit", "otd"}))
     assert [r.status for r in result.records] == ["ok"] * 5
     assert len(Agent._ids) == before and live in Agent._ids  # others' models untouched
 
