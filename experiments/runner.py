@@ -143,6 +143,20 @@ def declared_outputs(exp: Experiment) -> set[str]:
     return names
 
 
+def undefined_outputs(exp: Experiment) -> frozenset[str]:
+    """Outputs the model declares NaN by definition in some runs (``UNDEFINED_OUTPUTS``).
+
+    A NaN in one of them leaves a run ``ok``; relsim's model names e.g. the complex-deal
+    win rate, undefined in a run without complex deals.
+    """
+    module = importlib.import_module(exp.model.split(":")[0])
+    value = getattr(module, "UNDEFINED_OUTPUTS", None)
+    if isinstance(value, list | tuple | set | frozenset) and all(isinstance(v, str)
+                                                                 for v in value):
+        return frozenset(value)
+    return frozenset()
+
+
 def param_columns(exp: Experiment) -> dict[str, tuple[str, pa.DataType]]:
     """Parameter columns of the runs table: parameter name -> (column name, type).
 
@@ -548,7 +562,8 @@ def _execute(exp: Experiment, plan: _Plan, ex: Any, chunker: Chunker,
     make_task = TaskFactory(exp, plan.design)
     reserved = frozenset(RESERVED_COLUMNS) | frozenset(c for c, _ in plan.params.values())
     run = partial(run_chunk, exp.model, series=exp.series, reserved=reserved,
-                  timeout_s=timeout_s, checked=frozenset(exp.outputs) if exp.outputs else None)
+                  timeout_s=timeout_s, checked=frozenset(exp.outputs) if exp.outputs else None,
+                  undefined=undefined_outputs(exp))
     chunks = ([make_task(k) for k in keys] for keys in chunker)
     with _progress(len(plan.pending), progress, exp.name) as bar:  # after workers started
         for tasks, result, error in ex.imap_unordered(run, chunks):

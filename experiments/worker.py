@@ -8,8 +8,9 @@ A run that raises is returned as ``failed`` with its error (one line) and its fu
 traceback; the chunk goes on. Outputs are converted to floats, non-finite ones (NaN or
 inf) to NaN; a run with a non-finite value in an analysed output (the experiment's
 ``outputs``; every output when it lists none) is returned as ``invalid``, the outputs
-named in its error. (A model may return NaN for a quantity that is undefined in a run,
-such as a win rate without any deal; it only invalidates runs where it is analysed.)
+named in its error. A model may return NaN for a quantity that is undefined in a run,
+such as a win rate without any deal: outputs it names in its module's
+``UNDEFINED_OUTPUTS`` may be NaN (not inf) in an ``ok`` run.
 With a timeout, a run that takes longer is interrupted and returned as ``failed``
 (``timeout: ...``): in a worker's main thread by ``SIGALRM`` (this also interrupts sleeps
 and waits), in another thread (a Dask worker's) by an asynchronous exception, which takes
@@ -109,11 +110,12 @@ def _traceback_text(exc: BaseException) -> str:
     return text[-MAX_TRACEBACK_CHARS:]
 
 
-def _to_outputs(result: Any, reserved: frozenset[str],
-                checked: frozenset[str] | None = None) -> tuple[dict[str, float], list[str]]:
+def _to_outputs(result: Any, reserved: frozenset[str], checked: frozenset[str] | None = None,
+                undefined: frozenset[str] = frozenset()) -> tuple[dict[str, float], list[str]]:
     """The outputs as floats (non-finite ones as NaN) and a note per non-finite output.
 
-    Only outputs in ``checked`` (all when None) are noted.
+    Only outputs in ``checked`` (all when None) are noted, and not a NaN in an output of
+    ``undefined`` (NaN by definition in some runs).
     """
     if not isinstance(result, dict):
         raise TypeError(f"the model returned {type(result).__name__}, expected a dict of floats")
@@ -129,7 +131,8 @@ def _to_outputs(result: Any, reserved: frozenset[str],
         except (TypeError, ValueError):
             raise TypeError(f"output '{key}' is not a number: {value!r}") from None
         if not math.isfinite(number):
-            if checked is None or key in checked:
+            nan_allowed = math.isnan(number) and key in undefined
+            if (checked is None or key in checked) and not nan_allowed:
                 bad.append(f"{key}={number!r}")
             number = math.nan
         outputs[str(key)] = number
@@ -206,7 +209,8 @@ def _release_new_models(registry: dict | None, before: set) -> None:
 
 def run_one(fn: Callable[..., Any], task: Task, series: bool,
             reserved: frozenset[str] = RESERVED, timeout_s: float | None = None,
-            checked: frozenset[str] | None = None) -> RunRecord:
+            checked: frozenset[str] | None = None,
+            undefined: frozenset[str] = frozenset()) -> RunRecord:
     """Run one task; never raises for an exception of the model.
 
     Args:
@@ -216,6 +220,7 @@ def run_one(fn: Callable[..., Any], task: Task, series: bool,
         reserved: Column names outputs may not take.
         timeout_s: Interrupt the run after this many seconds (None: no limit).
         checked: Outputs that must be finite for the run to be ``ok`` (None: all).
+        undefined: Outputs that may be NaN (undefined) in an ``ok`` run.
     """
     start = time.perf_counter()
     frame = None
@@ -235,7 +240,7 @@ def run_one(fn: Callable[..., Any], task: Task, series: bool,
         if series and isinstance(result, dict):
             result = dict(result)
             frame = result.pop(SERIES_KEY, None)
-        outputs, bad = _to_outputs(result, reserved, checked)
+        outputs, bad = _to_outputs(result, reserved, checked, undefined)
     except Exception as exc:  # a model failure is data, not a crash of the sweep
         return RunRecord(task.row, task.replicate, task.regime, task.seed, STATUS_FAILED,
                          _error_text(exc), time.perf_counter() - start,
@@ -253,7 +258,8 @@ def run_one(fn: Callable[..., Any], task: Task, series: bool,
 def run_chunk(model_ref: str, tasks: list[Task], series: bool = False,
               reserved: frozenset[str] = RESERVED,
               timeout_s: float | None = None,
-              checked: frozenset[str] | None = None) -> ChunkResult:
+              checked: frozenset[str] | None = None,
+              undefined: frozenset[str] = frozenset()) -> ChunkResult:
     """Run a chunk of tasks in order.
 
     Args:
@@ -263,6 +269,7 @@ def run_chunk(model_ref: str, tasks: list[Task], series: bool = False,
         reserved: Column names outputs may not take (run-table columns and parameters).
         timeout_s: Per-run time limit in seconds (None: no limit).
         checked: Outputs that must be finite for a run to be ``ok`` (None: all).
+        undefined: Outputs that may be NaN (undefined) in an ``ok`` run.
 
     Returns:
         The records, in task order, and the total compute time.
@@ -275,5 +282,5 @@ def run_chunk(model_ref: str, tasks: list[Task], series: bool = False,
         records = [RunRecord(t.row, t.replicate, t.regime, t.seed, STATUS_FAILED, message, 0.0,
                              traceback=_traceback_text(exc)) for t in tasks]
         return ChunkResult(records, time.perf_counter() - start)
-    records = [run_one(fn, t, series, reserved, timeout_s, checked) for t in tasks]
+    records = [run_one(fn, t, series, reserved, timeout_s, checked, undefined) for t in tasks]
     return ChunkResult(records, time.perf_counter() - start)

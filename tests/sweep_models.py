@@ -97,11 +97,16 @@ def styled(params: dict, seed: int) -> dict[str, float]:
             "x_seen": x, "z_seen": z, "w_seen": float(params.get("w", 0.0))}
 
 
+#: Outputs NaN by definition in some runs (`nonfinite`'s ``rate``): a NaN there is no error.
+UNDEFINED_OUTPUTS = ("rate",)
+
+
 def nonfinite(params: dict, seed: int) -> dict[str, float]:
-    """Returns NaN for x1 > 0.5, +inf for x1 == 0 and finite values elsewhere."""
+    """Returns y NaN for x1 > 0.5, +inf for x1 == 0, finite elsewhere; rate undefined at 0.25."""
     x1 = params["x1"]
     y = math.nan if x1 > 0.5 else (math.inf if x1 == 0 else x1)
-    return {"y": y, "z": float(np.random.default_rng(seed).random())}
+    rate = math.nan if x1 == 0.25 else 0.5
+    return {"y": y, "z": float(np.random.default_rng(seed).random()), "rate": rate}
 
 
 def hang(params: dict, seed: int) -> dict[str, float]:

@@ -88,6 +88,9 @@ def test_non_finite_outputs_are_stored_invalid_counted_and_left_out_by_analysis(
     assert bad.loc[bad["x1"] == 0, "error"].eq("non-finite output(s): y=inf").all()
     assert bad.loc[bad["x1"] > 0.5, "error"].eq("non-finite output(s): y=nan").all()
     assert (runs.loc[~runs.index.isin(bad.index), "status"] == "ok").all()
+    # a NaN in an output the model declares undefined in some runs (UNDEFINED_OUTPUTS)
+    assert runs.loc[runs["x1"] == 0.25, "rate"].isna().all()
+    assert (runs.loc[runs["x1"] == 0.25, "status"] == "ok").all()
     # analysis counts only ok runs
     results = aio.load_results(tmp_path / "grid")
     assert len(aio.ok_runs(results.runs)) == 4
