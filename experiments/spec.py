@@ -165,7 +165,8 @@ class Experiment:
         defaults: The model's full resolved parameter set (``Params``) for this
             experiment's ``[params]``, or None when the model has no ``Params``.
         timeout_s: Per-run time limit in seconds (a longer run is stored as failed), or
-            None for no limit. It does not change results, so not the identity either.
+            None for no limit. It does not change results: it is left out of `to_dict`
+            and the identity (each sweep session records the timeout it used).
     """
 
     name: str
@@ -271,7 +272,6 @@ class Experiment:
             "levels": self.levels,
             "series": self.series,
             "description": self.description,
-            "timeout_s": self.timeout_s,
         }
 
     def identity(self) -> str:
@@ -283,7 +283,7 @@ class Experiment:
         out (so are axes when there are none, which keeps version-1 identities).
         """
         d = self.to_dict()
-        for key in ("outputs", "compare", "contrast", "description", "name", "timeout_s"):
+        for key in ("outputs", "compare", "contrast", "description", "name"):
             d.pop(key)
         if d["axes"] is None:
             d.pop("axes")
