@@ -66,7 +66,9 @@ def register(sub) -> None:
         "sweep", help="run an experiment file (resumes by default)",
         description="Run every run of an experiment file and store it under OUT/<name>/. "
                     "Finished runs are skipped, so rerunning resumes an interrupted sweep. "
-                    "Exit status: 0 all runs ok, 1 some runs failed, 2 bad input.")
+                    "Exit status: 0 all runs ok, 1 some runs failed, are invalid or "
+                    "pending, 2 bad input (also: another sweep holds the directory, a stored "
+                    "file is damaged, or the model's code changed since the stored runs).")
     p.add_argument("experiment", metavar="EXP.toml", help="experiment file")
     p.add_argument("--workers", type=_positive, default=None,
                    help="worker processes (default: the usable cores; 1 runs in-process)")
