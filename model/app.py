@@ -1,0 +1,268 @@
+"""relsim's interactive explorer, on Mesa's SolaraViz: ``solara run relsim.model.app``.
+
+Watch the vicious cycle happen: one plant, or two side by side (two regimes, one seed,
+stepping together, so both see the same customers' demand). Mesa's SolaraViz gives the
+controls (play/pause/step/reset, the play interval as speed, days per redraw); the
+scenario panel in the sidebar sets the regime(s), the seed and the parameters that
+matter, grouped like the ODD's parameter table, and any change there starts the model
+afresh with the new values. The views (the plant's schedule now, the vicious cycle over
+time, the channel mix, salespeople's hours, customers, KPIs so far) redraw after every
+step. ``relsim app`` starts it and prints its address.
+
+Everything the views read from the model goes through `relsim.model.app_state`, the one
+place that knows the model's internals. Needs the ``app`` extra (``pip install -e
+'.[app]'``); ``import relsim.model`` does not import this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import mesa
+import solara
+from mesa.visualization import SolaraViz
+from relsim.model import app_state as st
+from relsim.model import app_views as views
+from relsim.model.model import SalesModel
+from relsim.model.params import REGIMES, SPECS
+
+#: The regime choice that applies no overrides: the sliders alone set the parameters.
+CUSTOM = "custom"
+REGIME_CHOICES = [*REGIMES, CUSTOM]
+
+#: Milliseconds between steps while playing (SolaraViz's "Play Interval" slider).
+PLAY_INTERVAL_MS = 20
+
+
+def default_settings() -> dict[str, Any]:
+    """The explorer's starting scenario: the article's two regimes side by side."""
+    names = list(REGIMES)
+    return {
+        "side_by_side": True,
+        "regime": names[0],
+        "compare": "sacred" if "sacred" in REGIMES else names[-1],
+        "seed": 1,
+        "params": {s.name: st.default_value(s.name) for _, g in st.slider_specs() for s in g},
+    }
+
+
+def normalise_settings(settings: Any = None) -> dict[str, Any]:
+    """Settings from a dict, a reactive holding one (``.value``), or None for the defaults.
+
+    Raises:
+        ValueError: Unknown regime or parameter, or a seed that is not a whole number >= 0.
+    """
+    if settings is not None and not isinstance(settings, Mapping) and hasattr(settings, "value"):
+        settings = settings.value
+    out = default_settings()
+    for key, value in dict(settings or {}).items():
+        if key == "params":
+            out["params"] = {**out["params"], **dict(value)}
+        elif key in out:
+            out[key] = value
+        else:
+            raise ValueError(f"unknown explorer setting {key!r} (known: {', '.join(out)})")
+    for key in ("regime", "compare"):
+        if out[key] not in REGIME_CHOICES:
+            raise ValueError(f"unknown regime {out[key]!r}; choose one of "
+                             f"{', '.join(REGIME_CHOICES)}")
+    for name in out["params"]:
+        if name not in SPECS:
+            raise ValueError(f"unknown parameter {name!r}")
+    seed = out["seed"]
+    if isinstance(seed, float) and seed.is_integer():
+        seed = int(seed)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
+    out["seed"] = seed
+    return out
+
+
+def regimes_shown(settings: Mapping[str, Any]) -> list[str]:
+    """The regime of each run shown: one, or two side by side."""
+    if settings["side_by_side"]:
+        return [settings["regime"], settings["compare"]]
+    return [settings["regime"]]
+
+
+def run_params(settings: Mapping[str, Any], regime: str) -> dict[str, Any]:
+    """A run's parameters: the sliders, then the regime's overrides (none for custom)."""
+    return {**settings["params"], **REGIMES.get(regime, {})}
+
+
+@dataclass
+class RunView:
+    """One run the explorer shows: a label, its model and what the explorer records."""
+
+    label: str
+    model: SalesModel
+    history: st.History
+
+
+class Explorer(mesa.Model):
+    """A Mesa model holding one `SalesModel`, or two that step together (side by side).
+
+    Both runs of a pair use the same seed, so their demand draws are identical
+    (common random numbers: see `SalesModel`).
+
+    Args:
+        settings: The scenario (see `default_settings`), a reactive holding it, or None.
+
+    Raises:
+        ValueError: Bad settings or parameter values (from `model.Params`).
+    """
+
+    def __init__(self, settings: Any = None) -> None:
+        s = normalise_settings(settings)
+        super().__init__(rng=s["seed"])
+        self.settings = s
+        regimes = regimes_shown(s)
+        labels = list(regimes)
+        if len(labels) == 2 and labels[0] == labels[1]:
+            labels = [f"{labels[0]} (A)", f"{labels[1]} (B)"]
+        self.runs = [
+            RunView(label, SalesModel(run_params(s, regime), seed=s["seed"]), st.History())
+            for label, regime in zip(labels, regimes, strict=True)
+        ]
+        self.days = int(self.runs[0].model.p.days)
+
+    @property
+    def day(self) -> int:
+        """Days simulated so far."""
+        return st.day(self.runs[0].model)
+
+    def step(self) -> None:
+        """One day in every run; stops (``running`` False) after the run's ``days``."""
+        for run in self.runs:
+            run.model.step()
+            run.history.record(run.model)
+        self.running = self.day < self.days
+
+    def view_runs(self) -> list[tuple[str, SalesModel, st.History]]:
+        """The runs as the view functions take them."""
+        return [(r.label, r.model, r.history) for r in self.runs]
+
+
+# --------------------------------------------------------------------------- views
+def _figure(fig) -> solara.Element:
+    return solara.FigureMatplotlib(fig, format="png", dependencies=None)
+
+
+def ScheduleView(model: Explorer):
+    """The plant's schedule now."""
+    return _figure(views.schedule_figure(model.view_runs()))
+
+
+def CycleView(model: Explorer):
+    """The vicious cycle over time."""
+    return _figure(views.cycle_figure(model.view_runs()))
+
+
+def ChannelView(model: Explorer):
+    """Channel mix over time."""
+    return _figure(views.channel_figure(model.view_runs()))
+
+
+def SalesView(model: Explorer):
+    """Salespeople's hours by activity and their customers."""
+    return _figure(views.sales_figure(model.view_runs()))
+
+
+def CustomerView(model: Explorer):
+    """Customers: trust x relationship."""
+    return _figure(views.customers_figure(model.view_runs()))
+
+
+def KpiView(model: Explorer):
+    """KPIs so far (and their difference side by side)."""
+    return solara.Markdown(views.kpi_markdown(model.view_runs()),
+                           style={"font-size": "12px", "line-height": "1.15"})
+
+
+#: SolaraViz components, all on page 0, in reading order.
+COMPONENTS = [(c, 0) for c in (ScheduleView, CycleView, ChannelView, SalesView,
+                               CustomerView, KpiView)]
+
+
+@solara.component
+def DayBanner(model: solara.Reactive[Explorer]):
+    """The day shown, the runs and the seed, above the views."""
+    from mesa.visualization.utils import update_counter
+
+    update_counter.get()
+    m = model.value
+    names = " vs ".join(r.label for r in m.runs)
+    solara.Markdown(f"### Day {m.day} of {m.days} · {names} · seed {m.settings['seed']}",
+                    style={"margin": "0 0 0 12px"})
+
+
+def _slider_caption(spec, regimes: list[str]) -> str:
+    lo, hi = spec.low, spec.high
+    text = f"{spec.meaning}; valid {lo:g} to {hi:g} {spec.unit}"
+    owned = {r: REGIMES[r][spec.name] for r in regimes if spec.name in REGIMES.get(r, {})}
+    if owned:
+        text += "; set by " + ", ".join(f"{r} = {v:g}" for r, v in owned.items())
+    return text
+
+
+@solara.component
+def ScenarioPanel(settings: solara.Reactive[dict], model: solara.Reactive[Explorer]):
+    """Regime(s), seed and parameter sliders; any change restarts the model with it."""
+    error = solara.use_reactive(None)
+    s = settings.value
+    regimes = regimes_shown(s)
+
+    def apply(**changes: Any) -> None:
+        new = {**s, **changes}
+        try:
+            fresh = Explorer(new)
+        except ValueError as exc:
+            error.set(str(exc))
+            return
+        error.set(None)
+        settings.set(new)
+        model.set(fresh)
+
+    with solara.Card("Scenario (a change restarts the model)"):
+        solara.Checkbox(label="side by side (two regimes, one seed)", value=s["side_by_side"],
+                        on_value=lambda v: apply(side_by_side=bool(v)))
+        solara.Select("regime A" if s["side_by_side"] else "regime", values=REGIME_CHOICES,
+                      value=s["regime"], on_value=lambda v: apply(regime=v))
+        if s["side_by_side"]:
+            solara.Select("regime B", values=REGIME_CHOICES, value=s["compare"],
+                          on_value=lambda v: apply(compare=v))
+        solara.InputInt("seed", value=s["seed"], on_value=lambda v: apply(seed=v))
+        if error.value:
+            solara.Error(error.value)
+        for group, specs in st.slider_specs():
+            solara.Markdown(f"**{group}**", style={"margin-top": "8px"})
+            for spec in specs:
+                owned = [r for r in regimes if spec.name in REGIMES.get(r, {})]
+                lo, hi, step = st.slider_range(spec)
+                value = s["params"][spec.name]
+                if owned and len(set(REGIMES[r][spec.name] for r in owned)) == 1:
+                    value = REGIMES[owned[0]][spec.name]
+                label = f"{spec.name} [{spec.unit}]" if spec.unit != "–" else spec.name
+                slider = solara.SliderInt if spec.kind is int else solara.SliderFloat
+                slider(label, value=value, min=lo, max=hi, step=step, thumb_label="always",
+                       disabled=len(owned) == len(regimes),
+                       on_value=lambda v, n=spec.name: apply(params={**s["params"], n: v}))
+                solara.Text(_slider_caption(spec, regimes),
+                            style={"font-size": "11px", "color": "#666", "line-height": "1.2"})
+
+
+@solara.component
+def Page():
+    """The explorer page (what ``solara run relsim.model.app`` serves)."""
+    settings = solara.use_reactive(solara.use_memo(default_settings, []))
+    model = solara.use_reactive(solara.use_memo(lambda: Explorer(settings.value), []))
+    DayBanner(model)
+    # A fixed model parameter: SolaraViz's Reset rebuilds Explorer(settings=...) from the
+    # live scenario, so Reset keeps what the scenario panel set.
+    SolaraViz(model, components=COMPONENTS, model_params={"settings": settings},
+              name="relsim explorer: the vicious cycle, step by step",
+              play_interval=PLAY_INTERVAL_MS)
+    with solara.Sidebar():
+        ScenarioPanel(settings, model)
