@@ -4,12 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench clean venv app app-screenshot
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,cluster]'
+	$(PY) -m pip install --quiet -e '.[test,cluster,app]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -23,6 +23,15 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check model experiments analysis tests benchmarks
+
+# The interactive explorer: prints its address (http://127.0.0.1:8765/); Ctrl+C stops it.
+app: $(STAMP)
+	$(VENV)/bin/relsim app
+
+# Regenerates docs/app.png with headless Chromium (Debian: apt-get install chromium
+# chromium-driver).
+app-screenshot: $(STAMP)
+	$(PY) docs/app_screenshot.py docs/app.png
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

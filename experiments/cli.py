@@ -14,6 +14,7 @@ import textwrap
 
 from relsim.experiments import (
     cli_analysis,
+    cli_app,
     cli_export,
     cli_params,
     cli_run,
@@ -22,7 +23,7 @@ from relsim.experiments import (
 )
 from relsim.experiments.errors import EXIT_USAGE, UserError
 
-_GROUPS = (cli_run, cli_params, cli_sweep, cli_export, cli_analysis, cli_store)
+_GROUPS = (cli_run, cli_params, cli_sweep, cli_export, cli_analysis, cli_store, cli_app)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -16,11 +16,14 @@ place that knows the model's internals. Needs the ``app`` extra (``pip install -
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import ipywidgets
 import mesa
+import reacton.ipywidgets as rw
 import solara
 from mesa.visualization import SolaraViz
 from relsim.model import app_state as st
@@ -147,7 +150,11 @@ class Explorer(mesa.Model):
 
 # --------------------------------------------------------------------------- views
 def _figure(fig) -> solara.Element:
-    return solara.FigureMatplotlib(fig, format="png", dependencies=None)
+    """A figure as a PNG image that fits its cell (fast zlib level: redraw speed counts)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", pil_kwargs={"compress_level": 1})
+    return rw.Image(value=buf.getvalue(), format="png",
+                    layout=ipywidgets.Layout(width="100%", height="auto"))
 
 
 def ScheduleView(model: Explorer):
@@ -177,8 +184,7 @@ def CustomerView(model: Explorer):
 
 def KpiView(model: Explorer):
     """KPIs so far (and their difference side by side)."""
-    return solara.Markdown(views.kpi_markdown(model.view_runs()),
-                           style={"font-size": "12px", "line-height": "1.15"})
+    return solara.HTML(tag="div", unsafe_innerHTML=views.kpi_html(model.view_runs()))
 
 
 #: SolaraViz components, all on page 0, in reading order.
@@ -194,8 +200,8 @@ def DayBanner(model: solara.Reactive[Explorer]):
     update_counter.get()
     m = model.value
     names = " vs ".join(r.label for r in m.runs)
-    solara.Markdown(f"### Day {m.day} of {m.days} · {names} · seed {m.settings['seed']}",
-                    style={"margin": "0 0 0 12px"})
+    solara.Text(f"Day {m.day} of {m.days} · {names} · seed {m.settings['seed']}",
+                style={"font-size": "20px", "margin": "4px 0 0 16px"}, classes=["relsim-day"])
 
 
 def _slider_caption(spec, regimes: list[str]) -> str:
@@ -237,16 +243,22 @@ def ScenarioPanel(settings: solara.Reactive[dict], model: solara.Reactive[Explor
         if error.value:
             solara.Error(error.value)
         for group, specs in st.slider_specs():
-            solara.Markdown(f"**{group}**", style={"margin-top": "8px"})
+            solara.Text(group, style={"font-weight": "bold", "margin-top": "10px"})
             for spec in specs:
                 owned = [r for r in regimes if spec.name in REGIMES.get(r, {})]
                 lo, hi, step = st.slider_range(spec)
                 value = s["params"][spec.name]
-                if owned and len(set(REGIMES[r][spec.name] for r in owned)) == 1:
-                    value = REGIMES[owned[0]][spec.name]
-                label = f"{spec.name} [{spec.unit}]" if spec.unit != "–" else spec.name
+                unit = f" {spec.unit}" if spec.unit != "–" else ""
+                label = f"{spec.name} = {value:g}{unit}"
+                if owned and len(owned) < len(regimes):
+                    label += f" ({', '.join(owned)}: its own value)"
+                elif owned:
+                    label = f"{spec.name}: set by the regime"
+                    if len({REGIMES[r][spec.name] for r in owned}) == 1:
+                        value = REGIMES[owned[0]][spec.name]
+                        label = f"{spec.name} = {value:g}{unit} (regime)"
                 slider = solara.SliderInt if spec.kind is int else solara.SliderFloat
-                slider(label, value=value, min=lo, max=hi, step=step, thumb_label="always",
+                slider(label, value=value, min=lo, max=hi, step=step, thumb_label=False,
                        disabled=len(owned) == len(regimes),
                        on_value=lambda v, n=spec.name: apply(params={**s["params"], n: v}))
                 solara.Text(_slider_caption(spec, regimes),
@@ -258,11 +270,11 @@ def Page():
     """The explorer page (what ``solara run relsim.model.app`` serves)."""
     settings = solara.use_reactive(solara.use_memo(default_settings, []))
     model = solara.use_reactive(solara.use_memo(lambda: Explorer(settings.value), []))
+    with solara.Sidebar():
+        ScenarioPanel(settings, model)
     DayBanner(model)
     # A fixed model parameter: SolaraViz's Reset rebuilds Explorer(settings=...) from the
     # live scenario, so Reset keeps what the scenario panel set.
     SolaraViz(model, components=COMPONENTS, model_params={"settings": settings},
               name="relsim explorer: the vicious cycle, step by step",
               play_interval=PLAY_INTERVAL_MS)
-    with solara.Sidebar():
-        ScenarioPanel(settings, model)

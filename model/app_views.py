@@ -7,6 +7,7 @@ sessions and threads do not share figures), as Mesa's own plot components do.
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -81,7 +82,8 @@ def schedule_figure(runs: Sequence[Run], limit: int = 25) -> Figure:
         ax.set_yticks([])
         ax.set_xlabel("day", fontsize=7.5)
         if rows:
-            ends = [r.finish for r in rows] + [r.promised for r in rows if math.isfinite(r.promised)]
+            ends = [r.finish for r in rows]
+            ends += [r.promised for r in rows if math.isfinite(r.promised)]
             ax.set_xlim(now - 0.2, max(ends) + 0.5)
         parts = [f"{cap['regular']:.0f} h"]
         if cap["shift"] > 0:
@@ -116,7 +118,7 @@ def cycle_figure(runs: Sequence[Run], window: int = 10) -> Figure:
     has_lost = any(x is not None for x in lost)
     fig, axes = _figure(nrows=3 if has_lost else 2, sharex=True, top=0.92, bottom=0.24)
     ax_days, ax_share = axes[0, 0], axes[1, 0]
-    for k, (label, s) in enumerate(data):
+    for k, (_, s) in enumerate(data):
         ls = RUN_LINESTYLES[k % 2]
         if not s:
             continue
@@ -246,26 +248,34 @@ def _fmt(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2f}" if abs(x) >= 1 else f"{x:.3f}"
 
 
-def kpi_markdown(runs: Sequence[Run]) -> str:
-    """The run's KPIs so far as a Markdown table; side by side adds their difference."""
+def kpi_html(runs: Sequence[Run]) -> str:
+    """The run's KPIs so far as an HTML table; side by side adds their difference."""
     values = [(label, st.kpis(m)) for label, m, _ in runs]
     m0 = runs[0][1]
     warm = int(m0.p.warmup_days)
-    head = (f"**KPIs so far**, days {warm}–{st.day(m0)}" if warm == 0 else
-            f"**KPIs so far**, measured after the {warm}-day warm-up (day {st.day(m0)})")
+    head = (f"KPIs so far (days 0–{st.day(m0)})" if warm == 0 else
+            f"KPIs so far, measured after the {warm}-day warm-up (day {st.day(m0)})")
+    out = [f'<div style="font-size:12px"><b>{html.escape(head)}</b>']
     if not any(v for _, v in values):
-        return head + "\n\nNo measured day yet: step the model."
+        out.append("<p>No measured day yet: step the model.</p></div>")
+        return "".join(out)
     cols = [label for label, _ in values]
-    diff = len(values) == 2
-    lines = ["| KPI | " + " | ".join(cols) + (f" | {cols[1]} − {cols[0]} |" if diff else " |"),
-             "|---" * (len(cols) + 1 + diff) + "|"]
+    if len(values) == 2:
+        cols.append(f"{cols[1]} − {cols[0]}")
+    cell = 'style="padding:1px 8px;text-align:right"'
+    out.append('<table style="border-collapse:collapse;margin-top:4px">')
+    out.append("<tr><th></th>" + "".join(f"<th {cell}>{html.escape(c)}</th>" for c in cols)
+               + "</tr>")
     for key, name in st.KPI_ROWS:
         if not any(key in v for _, v in values):
             continue
         xs = [v.get(key, math.nan) for _, v in values]
-        row = f"| {name} | " + " | ".join(_fmt(x) for x in xs)
-        if diff:
+        cells = [_fmt(x) for x in xs]
+        if len(values) == 2:
             d = xs[1] - xs[0]
-            row += f" | {'+' if d > 0 else ''}{_fmt(d)}"
-        lines.append(row + " |")
-    return head + "\n\n" + "\n".join(lines)
+            cells.append(("+" if d > 0 else "") + _fmt(d))
+        out.append(f'<tr style="border-top:1px solid #eee"><td style="padding:1px 4px">'
+                   f"{html.escape(name)}</td>" + "".join(f"<td {cell}>{c}</td>" for c in cells)
+                   + "</tr>")
+    out.append("</table></div>")
+    return "".join(out)
