@@ -231,7 +231,7 @@ def ScenarioPanel(settings: solara.Reactive[dict], model: solara.Reactive[Explor
         settings.set(new)
         model.set(fresh)
 
-    with solara.Card("Scenario (a change restarts the model)"):
+    with solara.Card("Scenario", subtitle="any change restarts the model"):
         solara.Checkbox(label="side by side (two regimes, one seed)", value=s["side_by_side"],
                         on_value=lambda v: apply(side_by_side=bool(v)))
         solara.Select("regime A" if s["side_by_side"] else "regime", values=REGIME_CHOICES,
@@ -242,35 +242,77 @@ def ScenarioPanel(settings: solara.Reactive[dict], model: solara.Reactive[Explor
         solara.InputInt("seed", value=s["seed"], on_value=lambda v: apply(seed=v))
         if error.value:
             solara.Error(error.value)
-        for group, specs in st.slider_specs():
-            solara.Text(group, style={"font-weight": "bold", "margin-top": "10px"})
-            for spec in specs:
-                owned = [r for r in regimes if spec.name in REGIMES.get(r, {})]
-                lo, hi, step = st.slider_range(spec)
-                value = s["params"][spec.name]
-                unit = f" {spec.unit}" if spec.unit != "–" else ""
-                label = f"{spec.name} = {value:g}{unit}"
-                if owned and len(owned) < len(regimes):
-                    label += f" ({', '.join(owned)}: its own value)"
-                elif owned:
-                    label = f"{spec.name}: set by the regime"
-                    if len({REGIMES[r][spec.name] for r in owned}) == 1:
-                        value = REGIMES[owned[0]][spec.name]
-                        label = f"{spec.name} = {value:g}{unit} (regime)"
-                slider = solara.SliderInt if spec.kind is int else solara.SliderFloat
-                slider(label, value=value, min=lo, max=hi, step=step, thumb_label=False,
-                       disabled=len(owned) == len(regimes),
-                       on_value=lambda v, n=spec.name: apply(params={**s["params"], n: v}))
-                solara.Text(_slider_caption(spec, regimes),
-                            style={"font-size": "11px", "color": "#666", "line-height": "1.2"})
+    groups = st.slider_specs()
+    with solara.Card("Parameters", subtitle="grouped as in the ODD; a change restarts the model"):
+        with solara.v.ExpansionPanels(multiple=True, accordion=True, flat=True,
+                                      v_model=list(range(len(groups)))):
+            for group, specs in groups:
+                with solara.v.ExpansionPanel():
+                    solara.v.ExpansionPanelHeader(children=[group],
+                                                  class_="font-weight-bold px-2")
+                    with solara.v.ExpansionPanelContent():
+                        for spec in specs:
+                            _ParameterSlider(spec, s, regimes, apply)
+
+
+def _ParameterSlider(spec, s: dict, regimes: list[str], apply) -> None:
+    """One parameter: a slider labelled with its value and unit, its meaning and range."""
+    owned = [r for r in regimes if spec.name in REGIMES.get(r, {})]
+    lo, hi, step = st.slider_range(spec)
+    value = s["params"][spec.name]
+    unit = f" {spec.unit}" if spec.unit != "–" else ""
+    label = f"{spec.name} = {value:g}{unit}"
+    if owned and len(owned) < len(regimes):
+        label += f" ({', '.join(owned)}: its own value)"
+    elif owned:
+        label = f"{spec.name}: set by the regime"
+        if len({REGIMES[r][spec.name] for r in owned}) == 1:
+            value = REGIMES[owned[0]][spec.name]
+            label = f"{spec.name} = {value:g}{unit} (regime)"
+    solara.v.Html(tag="div", children=[label], style_="font-size: 13px; margin-top: 6px")
+    slider = solara.SliderInt if spec.kind is int else solara.SliderFloat
+    slider("", value=value, min=lo, max=hi, step=step, thumb_label=False,
+           disabled=len(owned) == len(regimes),
+           on_value=lambda v: apply(params={**s["params"], spec.name: v}))
+    solara.v.Html(tag="div", children=[_slider_caption(spec, regimes)],
+                  style_="font-size: 11px; color: #666; line-height: 1.2; margin-top: -18px")
+
+
+try:  # Solara's sidebar portal, to put the scenario after SolaraViz's own cards
+    from solara.components.applayout import sidebar_portal as _sidebar_portal
+except ImportError:  # pragma: no cover (a Solara without it: solara.Sidebar's order)
+    _sidebar_portal = None
 
 
 @solara.component
-def Page():
-    """The explorer page (what ``solara run relsim.model.app`` serves)."""
-    settings = solara.use_reactive(solara.use_memo(default_settings, []))
-    model = solara.use_reactive(solara.use_memo(lambda: Explorer(settings.value), []))
-    with solara.Sidebar():
+def SidebarAfter(children=[]):  # noqa: B006 (Solara's own signature for children)
+    """Like `solara.Sidebar`, but placed after every other sidebar content (Mesa's cards)."""
+    if _sidebar_portal is None or not hasattr(_sidebar_portal, "use_portal_add"):
+        solara.Sidebar(children=children)
+    else:
+        _sidebar_portal.use_portal_add(children, 1 << 30)
+
+
+#: Hides SolaraViz's "Model Parameters" card when it is empty (the explorer's parameters
+#: are in its own panel, which restarts the model on every change).
+CSS = ".v-card:has(> .v-card__text > .v-sheet:empty) { display: none; }"
+
+
+@solara.component
+def Page(settings: solara.Reactive[dict] | None = None,
+         model: solara.Reactive[Explorer] | None = None):
+    """The explorer page (what ``solara run relsim.model.app`` serves).
+
+    Args:
+        settings: The scenario as a reactive dict (created here when not given).
+        model: The reactive `Explorer` shown (created here from ``settings`` when not given).
+    """
+    own_settings = solara.use_reactive(solara.use_memo(default_settings, []))
+    settings = settings if settings is not None else own_settings
+    own_model = solara.use_reactive(solara.use_memo(lambda: Explorer(settings.value), []))
+    model = model if model is not None else own_model
+    solara.Style(CSS)
+    with SidebarAfter():
         ScenarioPanel(settings, model)
     DayBanner(model)
     # A fixed model parameter: SolaraViz's Reset rebuilds Explorer(settings=...) from the

@@ -78,7 +78,7 @@ def schedule_figure(runs: Sequence[Run], limit: int = 25) -> Figure:
                         color="#c00000" if late else "black")
         ax.axvline(now, color="#555555", lw=0.8, ls=":")
         ax.invert_yaxis()
-        ax.set_ylim(limit - 0.4, -0.7)  # fixed rows: the queue's length shows
+        ax.set_ylim(max(len(rows), 10) - 0.4, -0.7)
         ax.set_yticks([])
         ax.set_xlabel("day", fontsize=7.5)
         if rows:
