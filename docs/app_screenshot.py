@@ -22,7 +22,7 @@ from pathlib import Path
 #: Where Debian's packages put the browser and its driver (overridable by environment).
 CHROMIUM = os.environ.get("RELSIM_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("RELSIM_CHROMEDRIVER", "/usr/bin/chromedriver")
-WINDOW = (1600, 1250)
+WINDOW = (1600, 1500)
 
 
 def browser_available() -> str | None:
