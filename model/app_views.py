@@ -32,7 +32,7 @@ METRIC_COLOURS = ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#56b4e
 #: Figure size (inches) and resolution: about 600 x 350 px, half the width of a laptop
 #: screen, the size of a cell of SolaraViz's grid.
 FIGSIZE = (6.6, 3.9)
-DPI = 90
+DPI = 80
 
 Run = tuple[str, Any, "st.History"]
 
@@ -46,7 +46,7 @@ def _figure(ncols: int = 1, nrows: int = 1, *, left: float = 0.08, bottom: float
                         hspace=0.35)
     for ax in axes.flat:
         ax.tick_params(labelsize=7)
-        ax.locator_params(nbins=5)  # fewer tick labels: text is most of the drawing time
+        ax.locator_params(nbins=4)  # fewer tick labels: text is most of the drawing time
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     return fig, axes
@@ -180,12 +180,13 @@ def sales_figure(runs: Sequence[Run]) -> Figure:
     for ax, (label, m, hist) in zip(axes[0], runs, strict=True):
         rows = st.salespeople(m, hist)
         acts = st.activities(m)
+        left = np.zeros(len(rows))
+        for a in acts:  # one call per activity: stacked bars over all salespeople
+            h = np.array([r.hours.get(a, 0.0) for r in rows])
+            ax.barh(np.arange(len(rows)), h, left=left, height=0.5,
+                    color=ACTIVITY_COLOURS.get(a, "#777777"))
+            left += h
         for i, r in enumerate(rows):
-            left = 0.0
-            for a in acts:
-                h = r.hours.get(a, 0.0)
-                ax.barh(i, h, left=left, color=ACTIVITY_COLOURS.get(a, "#777777"), height=0.5)
-                left += h
             trust = "–" if math.isnan(r.trust) else f"{r.trust:.2f}"
             ax.text(0, i - 0.3, f"{r.customers} customers, their trust {trust}, relationship "
                     f"{r.relationship:.2f}" + (f", {r.churned} left" if r.churned else ""),
