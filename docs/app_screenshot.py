@@ -23,6 +23,8 @@ from pathlib import Path
 CHROMIUM = os.environ.get("RELSIM_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("RELSIM_CHROMEDRIVER", "/usr/bin/chromedriver")
 WINDOW = (1600, 1500)
+#: The screenshot's scenario: the demo's chaotic plant (experiments/studies/demo_series.toml).
+SCENARIO = "process_cv=0.6&disruption_rate=0.2"
 
 
 def browser_available() -> str | None:
@@ -151,15 +153,18 @@ def main(argv: list[str] | None = None) -> int:
     """Write a screenshot of the explorer after some days."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path, help="PNG file to write")
-    ap.add_argument("--days", type=int, default=150,
-                    help="run at least this many days first (default 150)")
+    ap.add_argument("--days", type=int, default=200,
+                    help="run at least this many days first (default 200)")
+    ap.add_argument("--query", default=SCENARIO,
+                    help=f"scenario in the address (default {SCENARIO!r}, the demo's "
+                         "chaotic plant; '' for the defaults)")
     args = ap.parse_args(argv)
     missing = browser_available()
     if missing:
         print(f"app_screenshot: {missing}", file=sys.stderr)
         return 2
     with app_server() as url, chromium() as driver:
-        driver.get(url)
+        driver.get(url + (f"?{args.query}" if args.query else ""))
         wait_for_text(driver, "Day 0 of", timeout=120)
         set_render_interval_max(driver)
         day = 0

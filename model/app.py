@@ -20,6 +20,7 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import ipywidgets
 import mesa
@@ -80,6 +81,39 @@ def normalise_settings(settings: Any = None) -> dict[str, Any]:
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
     out["seed"] = seed
+    return out
+
+
+def settings_from_query(search: str | None) -> dict[str, Any]:
+    """Settings from a page address's query, e.g. ``?compare=sacred&utilization=0.93``.
+
+    Keys: ``regime``, ``compare`` (the second regime; ``single=1`` shows one run), ``seed``
+    and any parameter name. A link to the explorer can so open a scenario.
+
+    Raises:
+        ValueError: An unknown key or a value that is not a number.
+    """
+    out: dict[str, Any] = {}
+    params: dict[str, Any] = {}
+    for key, raw in parse_qsl(search or "", keep_blank_values=True):
+        if key in ("regime", "compare"):
+            out[key] = raw
+        elif key == "single":
+            out["side_by_side"] = raw.lower() in ("0", "false", "no")
+        elif key == "seed" or key in SPECS:
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ValueError(f"{key}={raw!r} in the address is not a number") from None
+            if key == "seed":
+                out["seed"] = value
+            else:
+                params[key] = int(value) if SPECS[key].kind is int else value
+        else:
+            raise ValueError(f"unknown key {key!r} in the address (regime, compare, single, "
+                             f"seed or a parameter name)")
+    if params:
+        out["params"] = params
     return out
 
 
@@ -275,7 +309,7 @@ def _ParameterSlider(spec, s: dict, regimes: list[str], apply) -> None:
            disabled=len(owned) == len(regimes),
            on_value=lambda v: apply(params={**s["params"], spec.name: v}))
     solara.v.Html(tag="div", children=[_slider_caption(spec, regimes)],
-                  style_="font-size: 11px; color: #666; line-height: 1.2; margin-top: -18px")
+                  style_="font-size: 11px; color: #666; line-height: 1.2; margin: -6px 0 4px 0")
 
 
 try:  # Solara's sidebar portal, to put the scenario after SolaraViz's own cards
@@ -307,13 +341,31 @@ def Page(settings: solara.Reactive[dict] | None = None,
         settings: The scenario as a reactive dict (created here when not given).
         model: The reactive `Explorer` shown (created here from ``settings`` when not given).
     """
-    own_settings = solara.use_reactive(solara.use_memo(default_settings, []))
+    try:
+        search = solara.use_router().search
+    except Exception:  # rendered outside a router (tests, notebooks): no address
+        search = None
+
+    def initial() -> tuple[dict[str, Any], Explorer | None, str | None]:
+        if settings is not None:
+            return settings.value, None, None
+        try:
+            wanted = normalise_settings(settings_from_query(search))
+            return wanted, Explorer(wanted), None
+        except ValueError as exc:
+            defaults = default_settings()
+            return defaults, Explorer(defaults), f"The address's scenario was not used: {exc}"
+
+    first, first_model, query_error = solara.use_memo(initial, [])
+    own_settings = solara.use_reactive(first)
     settings = settings if settings is not None else own_settings
-    own_model = solara.use_reactive(solara.use_memo(lambda: Explorer(settings.value), []))
+    own_model = solara.use_reactive(first_model)
     model = model if model is not None else own_model
     solara.Style(CSS)
     with SidebarAfter():
         ScenarioPanel(settings, model)
+    if query_error:
+        solara.Warning(query_error)
     DayBanner(model)
     # A fixed model parameter: SolaraViz's Reset rebuilds Explorer(settings=...) from the
     # live scenario, so Reset keeps what the scenario panel set.

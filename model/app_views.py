@@ -82,10 +82,9 @@ def schedule_figure(runs: Sequence[Run], limit: int = 25) -> Figure:
         ax.set_ylim(max(len(rows), 10) - 0.4, -0.7)
         ax.set_yticks([])
         ax.set_xlabel("day", fontsize=7.5)
-        if rows:
-            ends = [r.finish for r in rows]
-            ends += [r.promised for r in rows if math.isfinite(r.promised)]
-            ax.set_xlim(now - 0.2, max(ends) + 0.5)
+        ends = [now + 5.0] + [r.finish for r in rows]
+        ends += [r.promised for r in rows if math.isfinite(r.promised)]
+        ax.set_xlim(now - 0.2, max(ends) + 0.5)
         parts = [f"{cap['regular']:.0f} h"]
         if cap["shift"] > 0:
             parts.append(f"+ {cap['shift']:.0f} h shift")
@@ -257,14 +256,14 @@ def kpi_html(runs: Sequence[Run]) -> str:
     warm = int(m0.p.warmup_days)
     head = (f"KPIs so far (days 0–{st.day(m0)})" if warm == 0 else
             f"KPIs so far, measured after the {warm}-day warm-up (day {st.day(m0)})")
-    out = [f'<div style="font-size:12px"><b>{html.escape(head)}</b>']
+    out = [f'<div style="font-size:11px;line-height:1.25"><b>{html.escape(head)}</b>']
     if not any(v for _, v in values):
         out.append("<p>No measured day yet: step the model.</p></div>")
         return "".join(out)
     cols = [label for label, _ in values]
     if len(values) == 2:
         cols.append(f"{cols[1]} − {cols[0]}")
-    cell = 'style="padding:1px 8px;text-align:right"'
+    cell = 'style="padding:0 8px;text-align:right"'
     out.append('<table style="border-collapse:collapse;margin-top:4px">')
     out.append("<tr><th></th>" + "".join(f"<th {cell}>{html.escape(c)}</th>" for c in cols)
                + "</tr>")
@@ -276,7 +275,7 @@ def kpi_html(runs: Sequence[Run]) -> str:
         if len(values) == 2:
             d = xs[1] - xs[0]
             cells.append(("+" if d > 0 else "") + _fmt(d))
-        out.append(f'<tr style="border-top:1px solid #eee"><td style="padding:1px 4px">'
+        out.append(f'<tr style="border-top:1px solid #eee"><td style="padding:0 4px">'
                    f"{html.escape(name)}</td>" + "".join(f"<td {cell}>{c}</td>" for c in cells)
                    + "</tr>")
     out.append("</table></div>")

@@ -292,3 +292,17 @@ def test_relsim_app_bad_input_exits_2(capsys, monkeypatch):
     monkeypatch.setattr(cli_app.importlib.util, "find_spec", lambda name: None)
     assert cli.main(["app"]) == 2
     assert ".[app]" in capsys.readouterr().err
+
+
+def test_a_scenario_in_the_address():
+    got = app.normalise_settings(app.settings_from_query(
+        "regime=sacred&compare=relationship&seed=4&utilization=0.9&days=100"))
+    assert (got["regime"], got["compare"], got["seed"]) == ("sacred", "relationship", 4)
+    assert got["params"]["utilization"] == 0.9 and got["params"]["days"] == 100
+    assert isinstance(got["params"]["days"], int)
+    assert app.settings_from_query("single=1")["side_by_side"] is False
+    assert app.settings_from_query(None) == {}
+    with pytest.raises(ValueError, match="unknown key 'utilisation'"):
+        app.settings_from_query("utilisation=0.9")
+    with pytest.raises(ValueError, match="not a number"):
+        app.settings_from_query("seed=abc")
