@@ -304,14 +304,30 @@ class SalespersonRow:
     churned: int
 
 
+def _customer_arrays(m: Any) -> dict[str, np.ndarray]:
+    """Trust, relationship, active flag and salesperson of every customer so far.
+
+    Read from the model's arrays when it keeps them (version 1), else from the agents.
+    """
+    cs = m.customer_list
+    n = len(cs)
+    if all(hasattr(m, a) for a in ("trust", "rel", "is_active", "owner")):
+        return {"trust": np.asarray(m.trust[:n], dtype=float),
+                "relationship": np.asarray(m.rel[:n], dtype=float),
+                "active": np.asarray(m.is_active[:n], dtype=bool),
+                "owner": np.asarray(m.owner[:n], dtype=int)}
+    return {"trust": np.array([float(c.trust) for c in cs]),
+            "relationship": np.array([float(c.relationship) for c in cs]),
+            "active": np.array([bool(getattr(c, "active", True)) for c in cs], dtype=bool),
+            "owner": np.array([int(c.salesperson.idx) for c in cs], dtype=int)}
+
+
 def salespeople(m: Any, history: History) -> list[SalespersonRow]:
     """Each salesperson: mean daily hours by activity over the recent days, and customers."""
     acts = activities(m)
-    n = len(m.customer_list)
-    owner = np.asarray(m.owner[:n])
-    active = np.asarray(m.is_active[:n], dtype=bool)
-    trust = np.asarray(m.trust[:n], dtype=float)
-    rel = np.asarray(m.rel[:n], dtype=float)
+    arrays = _customer_arrays(m)
+    owner, active = arrays["owner"], arrays["active"]
+    trust, rel = arrays["trust"], arrays["relationship"]
     days = list(history.hours)
     rows = []
     for sp in m.salespeople:
@@ -348,13 +364,7 @@ def customers(m: Any) -> dict[str, np.ndarray]:
                 break
             rate[o.customer] += 1.0
         rate *= 30.0 / max(min(now, RECENT_DAYS), 1.0)
-    return {
-        "trust": np.asarray(m.trust[:n], dtype=float),
-        "relationship": np.asarray(m.rel[:n], dtype=float),
-        "active": np.asarray(m.is_active[:n], dtype=bool),
-        "owner": np.asarray(m.owner[:n], dtype=int),
-        "rate": rate,
-    }
+    return {**_customer_arrays(m), "rate": rate}
 
 
 # --------------------------------------------------------------------------- KPIs

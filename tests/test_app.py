@@ -306,3 +306,23 @@ def test_a_scenario_in_the_address():
         app.settings_from_query("utilisation=0.9")
     with pytest.raises(ValueError, match="not a number"):
         app.settings_from_query("seed=abc")
+
+
+def test_adapter_reads_customers_from_the_agents_without_the_arrays():
+    m = model.SalesModel({"days": 40, "warmup_days": 0}, seed=3)
+    for _ in range(30):
+        m.step()
+    from_arrays = st.customers(m)
+
+    class AgentsOnly:  # a model that keeps customer state on the agents only
+        def __init__(self, inner):
+            self._inner = inner
+
+        def __getattr__(self, name):
+            if name in ("trust", "rel", "is_active", "owner"):
+                raise AttributeError(name)
+            return getattr(self._inner, name)
+
+    from_agents = st.customers(AgentsOnly(m))
+    for key in ("trust", "relationship", "active", "owner", "rate"):
+        np.testing.assert_array_equal(from_arrays[key], from_agents[key])
