@@ -137,6 +137,16 @@ def day_shown(driver) -> int:
     return int(match.group(1))
 
 
+def wait_for_day(driver, at_least: int, timeout: float = 60.0) -> int:
+    """Wait until the day shown is at least ``at_least`` (Play may skip days on screen)."""
+    t0 = time.monotonic()
+    while (now := day_shown(driver)) < at_least:
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError(f"the day shown stayed below {at_least} for {timeout:.0f} s")
+        time.sleep(0.1)
+    return now
+
+
 def step_and_wait(driver, timeout: float = 120.0) -> int:
     """Press Step and wait until the day shown changes; return the new day."""
     before = day_shown(driver)

@@ -17,6 +17,7 @@ place that knows the model's internals. Needs the ``app`` extra (``pip install -
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,8 +37,12 @@ from relsim.model.params import REGIMES, SPECS
 CUSTOM = "custom"
 REGIME_CHOICES = [*REGIMES, CUSTOM]
 
-#: Milliseconds between steps while playing (SolaraViz's "Play Interval" slider).
-PLAY_INTERVAL_MS = 20
+#: Milliseconds between days while playing (SolaraViz's "Play Interval" slider).
+PLAY_INTERVAL_MS = 100
+#: SolaraViz's "Use Threads": the model steps in one thread and the views redraw in
+#: another, showing the latest day each time (with Mesa 3.3 and Solara 1.64, the
+#: unthreaded play loop only redraws when it stops).
+USE_THREADS = True
 
 
 def default_settings() -> dict[str, Any]:
@@ -164,6 +169,9 @@ class Explorer(mesa.Model):
             for label, regime in zip(labels, regimes, strict=True)
         ]
         self.days = int(self.runs[0].model.p.days)
+        #: Held while a day is simulated and while the views read the model: with
+        #: SolaraViz's threads, drawing and stepping run at the same time.
+        self.lock = threading.RLock()
 
     @property
     def day(self) -> int:
@@ -172,10 +180,11 @@ class Explorer(mesa.Model):
 
     def step(self) -> None:
         """One day in every run; stops (``running`` False) after the run's ``days``."""
-        for run in self.runs:
-            run.model.step()
-            run.history.record(run.model)
-        self.running = self.day < self.days
+        with self.lock:
+            for run in self.runs:
+                run.model.step()
+                run.history.record(run.model)
+            self.running = self.day < self.days
 
     def view_runs(self) -> list[tuple[str, SalesModel, st.History]]:
         """The runs as the view functions take them."""
@@ -191,34 +200,42 @@ def _figure(fig) -> solara.Element:
                     layout=ipywidgets.Layout(width="100%", height="auto"))
 
 
+def _draw(model: Explorer, draw) -> solara.Element:
+    with model.lock:  # build the figure from a consistent day; encode it outside the lock
+        fig = draw(model.view_runs())
+    return _figure(fig)
+
+
 def ScheduleView(model: Explorer):
     """The plant's schedule now."""
-    return _figure(views.schedule_figure(model.view_runs()))
+    return _draw(model, views.schedule_figure)
 
 
 def CycleView(model: Explorer):
     """The vicious cycle over time."""
-    return _figure(views.cycle_figure(model.view_runs()))
+    return _draw(model, views.cycle_figure)
 
 
 def ChannelView(model: Explorer):
     """Channel mix over time."""
-    return _figure(views.channel_figure(model.view_runs()))
+    return _draw(model, views.channel_figure)
 
 
 def SalesView(model: Explorer):
     """Salespeople's hours by activity and their customers."""
-    return _figure(views.sales_figure(model.view_runs()))
+    return _draw(model, views.sales_figure)
 
 
 def CustomerView(model: Explorer):
     """Customers: trust x relationship."""
-    return _figure(views.customers_figure(model.view_runs()))
+    return _draw(model, views.customers_figure)
 
 
 def KpiView(model: Explorer):
     """KPIs so far (and their difference side by side)."""
-    return solara.HTML(tag="div", unsafe_innerHTML=views.kpi_html(model.view_runs()))
+    with model.lock:
+        text = views.kpi_html(model.view_runs())
+    return solara.HTML(tag="div", unsafe_innerHTML=text)
 
 
 #: SolaraViz components, all on page 0, in reading order.
@@ -371,4 +388,4 @@ def Page(settings: solara.Reactive[dict] | None = None,
     # live scenario, so Reset keeps what the scenario panel set.
     SolaraViz(model, components=COMPONENTS, model_params={"settings": settings},
               name="relsim explorer: the vicious cycle, step by step",
-              play_interval=PLAY_INTERVAL_MS)
+              play_interval=PLAY_INTERVAL_MS, use_threads=USE_THREADS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,21 @@ def test_page_loads_steps_and_is_screenshotted(browser_ready, tmp_path):
         assert shot.console_errors(driver) == []
         assert shot.step_and_wait(driver) == 1
         assert shot.step_and_wait(driver) == 2
+        # Play runs day after day until paused.
+        shot.button(driver, "▶").click()
+        shot.wait_for_day(driver, 4, timeout=60)
+        shot.button(driver, "❚❚").click()
+        t0 = time.monotonic()
+        while not any(b.text.strip() == "▶" for b in driver.find_elements("tag name", "button")):
+            assert time.monotonic() - t0 < 30, "the pause button did not turn into play"
+            time.sleep(0.2)
+        # The views may lag the model by a few days: wait until the day shown settles.
+        seen, t0 = [shot.day_shown(driver)], time.monotonic()
+        while len(seen) < 2 or seen[-1] != seen[-2]:
+            assert time.monotonic() - t0 < 60, f"the day kept moving after pause: {seen}"
+            time.sleep(2.0)
+            seen.append(shot.day_shown(driver))
+        assert 4 <= seen[-1] < 720
         # The views are images: all drawn, none broken.
         n_images = driver.execute_script(
             "return [...document.images].filter(i => i.complete && i.naturalWidth > 300)"
