@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from relsim.model import agents
 from relsim.model.agents import CHANNELS
 from relsim.model.params import PARAMETER_SPECS, SPECS, ParamSpec
 
@@ -24,11 +25,10 @@ from relsim.model.params import PARAMETER_SPECS, SPECS, ParamSpec
 #: the model does not have (yet) are skipped, so version-2 parameters appear when they exist.
 SLIDER_NAMES = (
     "days", "warmup_days",
-    "market_size", "relationship_seller_share",
     "utilization", "process_cv", "disruption_rate", "changeover_hours",
-    "discipline", "buffer_release", "overtime_max",
-    "relationship_focus", "influence",
-    "complex_share", "pad_max",
+    "discipline", "buffer_release", "overtime_max", "shift_hours",
+    "relationship_seller_share", "relationship_focus", "influence",
+    "market_size", "complex_share", "pad_max",
 )
 
 #: First parameter of each group of the ODD's parameter table (the order of
@@ -38,19 +38,22 @@ GROUP_ANCHORS = {
     "customers": "Market",
     "capacity_hours": "Plant",
     "overtime_max": "Planner",
+    "relationship_seller_share": "Salespeople",
     "sales_autonomy": "Salespeople",
     "trust_init": "Customers",
     "revenue_per_work_hour": "Money",
 }
 
 #: Slider ranges where a parameter's valid range is too wide for a slider (valid ranges
-#: are still shown and enforced by `Params`).
+#: are still shown and enforced by `Params`); other wide ranges use the SA range.
 UI_RANGES = {
     "days": (30, 3000),
     "warmup_days": (0, 1000),
     "customers": (5, 500),
-    "market_size": (10, 2000),
+    "market_size": (0, 1000),
 }
+#: A valid range wider than this is too wide for a slider.
+WIDE = 1000.0
 
 #: The explorer's defaults where they differ from the model's: KPIs are measured from
 #: day 0 ("so far"), where `relsim run` skips a 180-day warm-up.
@@ -68,7 +71,6 @@ CYCLE_DAYS = (
 CYCLE_SHARES = (
     ("otd_rolling", "on-time (20 d)"),
     ("trust_mean", "trust"),
-    ("padding_mean", "padding"),
     ("autonomy_mean", "autonomy"),
 )
 #: Lost orders per day, under the names the model may give the series (version 2).
@@ -82,12 +84,13 @@ KPI_ROWS = (
     ("quoted_lead_time_mean", "quoted lead time (d)"),
     ("buffer_final", "buffer now (d)"),
     ("trust_mean", "trust"),
-    ("padding_mean", "padding"),
     ("expedite_rate", "expedite requests / order"),
     ("schedule_breaks_per_day", "schedule breaks / day"),
     ("overtime_hours", "overtime (h/day)"),
+    ("capacity_hours_mean", "regular capacity incl. shift (h/day)"),
     ("lost_orders", "lost orders / day"),
     ("lost_order_share", "lost-order share"),
+    ("late_penalty", "late penalties / day"),
     ("share_online", "share online"),
     ("share_field", "share field"),
     ("sales_firefighting_share", "sales firefighting share"),
@@ -121,7 +124,11 @@ def slider_specs() -> list[tuple[str, list[ParamSpec]]]:
 
 def slider_range(spec: ParamSpec) -> tuple[float, float, float]:
     """(min, max, step) of the slider of a parameter, inside its valid range."""
-    lo, hi = UI_RANGES.get(spec.name, (spec.low, spec.high))
+    lo, hi = spec.low, spec.high
+    if spec.name in UI_RANGES:
+        lo, hi = UI_RANGES[spec.name]
+    elif hi - lo > WIDE:
+        lo, hi = spec.sa_range or (lo, lo + WIDE)
     lo, hi = max(lo, spec.low), min(hi, spec.high)
     if spec.kind is int:
         return lo, hi, max(1, int(round((hi - lo) / 200)))
@@ -168,6 +175,9 @@ def style_of(sp: Any) -> str | None:
     style = getattr(sp, "style", None)
     if style is None:
         return None
+    if isinstance(style, int) and not isinstance(style, bool):  # an index into STYLES
+        names = getattr(agents, "STYLES", ("relationship", "transactional"))
+        return names[style] if 0 <= style < len(names) else str(style)
     return str(getattr(style, "name", style)).lower()
 
 
@@ -196,16 +206,11 @@ def capacity_today(m: Any) -> dict[str, float]:
     plant, planner = m.plant, m.planner
     regular = float(p.capacity_hours)
     shift = 0.0
-    for obj, name in ((plant, "shift_hours"), (planner, "shift_hours"), (plant, "extra_shift"),
-                      (planner, "second_shift_hours"), (plant, "second_shift_hours")):
-        val = getattr(obj, name, None)
-        if isinstance(val, int | float) and not isinstance(val, bool):
-            shift = float(val)
-            break
-    else:
-        on = getattr(planner, "second_shift", getattr(plant, "second_shift", False))
-        if on is True:
-            shift = float(getattr(p, "shift_hours", p.capacity_hours))
+    with_shift = getattr(m, "regular_hours", None)  # regular hours incl. a second shift
+    if isinstance(with_shift, int | float) and not isinstance(with_shift, bool):
+        shift = max(float(with_shift) - regular, 0.0)
+    elif getattr(m, "shift_on", getattr(planner, "shift_on", False)) is True:
+        shift = float(getattr(p, "shift_hours", 0.0))
     overtime = float(getattr(planner, "overtime", 0.0))
     loss = float(getattr(plant, "disrupted", 0.0)) * (regular + shift)
     rate = float(getattr(plant, "rate", regular + shift + overtime - loss))
@@ -305,28 +310,33 @@ class SalespersonRow:
 
 
 def _customer_arrays(m: Any) -> dict[str, np.ndarray]:
-    """Trust, relationship, active flag and salesperson of every customer so far.
+    """Trust, relationship, active flag, salesperson and "has been a customer" of every slot.
 
-    Read from the model's arrays when it keeps them (version 1), else from the agents.
+    Read from the model's arrays when it keeps them, else from the agents. A slot that has
+    never been a customer (a prospect of a bounded market) has ``seen`` False.
     """
     cs = m.customer_list
     n = len(cs)
     if all(hasattr(m, a) for a in ("trust", "rel", "is_active", "owner")):
+        active = np.asarray(m.is_active[:n], dtype=bool)
+        seen = np.asarray(m.seen[:n], dtype=bool) | active if hasattr(m, "seen") \
+            else np.ones(n, dtype=bool)
         return {"trust": np.asarray(m.trust[:n], dtype=float),
                 "relationship": np.asarray(m.rel[:n], dtype=float),
-                "active": np.asarray(m.is_active[:n], dtype=bool),
-                "owner": np.asarray(m.owner[:n], dtype=int)}
-    return {"trust": np.array([float(c.trust) for c in cs]),
-            "relationship": np.array([float(c.relationship) for c in cs]),
-            "active": np.array([bool(getattr(c, "active", True)) for c in cs], dtype=bool),
-            "owner": np.array([int(c.salesperson.idx) for c in cs], dtype=int)}
+                "active": active, "owner": np.asarray(m.owner[:n], dtype=int), "seen": seen}
+    here = [c is not None for c in cs]
+    return {"trust": np.array([float(c.trust) if c else np.nan for c in cs]),
+            "relationship": np.array([float(c.relationship) if c else np.nan for c in cs]),
+            "active": np.array([bool(c and getattr(c, "active", True)) for c in cs], dtype=bool),
+            "owner": np.array([int(c.salesperson.idx) if c else -1 for c in cs], dtype=int),
+            "seen": np.array(here, dtype=bool)}
 
 
 def salespeople(m: Any, history: History) -> list[SalespersonRow]:
     """Each salesperson: mean daily hours by activity over the recent days, and customers."""
     acts = activities(m)
     arrays = _customer_arrays(m)
-    owner, active = arrays["owner"], arrays["active"]
+    owner, active, seen = arrays["owner"], arrays["active"], arrays["seen"]
     trust, rel = arrays["trust"], arrays["relationship"]
     days = list(history.hours)
     rows = []
@@ -340,7 +350,7 @@ def salespeople(m: Any, history: History) -> list[SalespersonRow]:
             autonomy=float(sp.autonomy), hours=hours, customers=int(act.sum()),
             trust=float(trust[act].mean()) if act.any() else math.nan,
             relationship=float(rel[act].mean()) if act.any() else math.nan,
-            churned=int((mine & ~active).sum()),
+            churned=int((mine & ~active & seen).sum()),
         ))
     return rows
 
@@ -348,13 +358,15 @@ def salespeople(m: Any, history: History) -> list[SalespersonRow]:
 def customers(m: Any) -> dict[str, np.ndarray]:
     """Every customer so far: trust, relationship, active, owner and orders per 30 days.
 
+    Slots that have never been customers (prospects) are left out.
+
     The order rate is the customer's own expected rate when the model gives one, else the
     orders it placed over the last `RECENT_DAYS` days (per 30 days).
     """
     n = len(m.customer_list)
     rate = np.zeros(n)
     own = [getattr(c, "order_rate", getattr(c, "rate", None)) for c in m.customer_list]
-    if n and all(isinstance(r, int | float) for r in own):
+    if n and all(isinstance(r, int | float) and not isinstance(r, bool) for r in own):
         rate = np.asarray(own, dtype=float) * 30.0
     else:
         now = float(getattr(m, "now", day(m)))
@@ -364,7 +376,9 @@ def customers(m: Any) -> dict[str, np.ndarray]:
                 break
             rate[o.customer] += 1.0
         rate *= 30.0 / max(min(now, RECENT_DAYS), 1.0)
-    return {**_customer_arrays(m), "rate": rate}
+    arrays = {**_customer_arrays(m), "rate": rate}
+    keep = arrays.pop("seen")
+    return {k: v[keep] for k, v in arrays.items()}
 
 
 # --------------------------------------------------------------------------- KPIs

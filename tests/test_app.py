@@ -226,33 +226,51 @@ def test_explorer_stops_after_days_and_validates_settings():
 
 # --------------------------------------------------------------------------- adapter
 def test_new_parameters_appear_in_their_odd_group(monkeypatch):
-    """A version-2 parameter in SLIDER_NAMES appears as soon as PARAMETER_SPECS has it."""
-    assert "market_size" in st.SLIDER_NAMES and "market_size" not in SPECS
-    new = replace(SPECS["customers"], name="market_size", default=200, low=1, high=1e6)
+    """A name in SLIDER_NAMES appears as a slider as soon as PARAMETER_SPECS has it."""
+    monkeypatch.setattr(st, "SLIDER_NAMES", (*st.SLIDER_NAMES, "new_knob"))
+    assert "new_knob" not in [s.name for _, g in st.slider_specs() for s in g]
+    new = replace(SPECS["customers"], name="new_knob", default=200, low=1, high=1e6,
+                  sa_range=(10, 400))
     pos = [s.name for s in PARAMETER_SPECS].index("customers") + 1
     specs = (*PARAMETER_SPECS[:pos], new, *PARAMETER_SPECS[pos:])
     monkeypatch.setattr(st, "PARAMETER_SPECS", specs)
     monkeypatch.setattr(st, "SPECS", {s.name: s for s in specs})
     groups = dict(st.slider_specs())
-    assert [s.name for s in groups["Market"]] == ["market_size"]
-    assert st.slider_range(new)[:2] == st.UI_RANGES["market_size"]
+    assert [s.name for s in groups["Market"]] == ["new_knob"]
+    assert st.slider_range(new)[:2] == (10, 400)  # too wide a valid range: the SA range
 
 
-def test_adapter_reads_version_2_state_when_present():
-    m = model.SalesModel({"days": 40, "warmup_days": 0}, seed=3)
+def test_version_2_parameters_are_sliders_in_their_groups():
+    groups = {g: [s.name for s in specs] for g, specs in st.slider_specs()}
+    for name, group in (("relationship_seller_share", "Salespeople"),
+                        ("buffer_release", "Planner"), ("overtime_max", "Planner"),
+                        ("shift_hours", "Planner"), ("market_size", "Customers")):
+        if name in SPECS:
+            assert name in groups[group]
+
+
+def test_adapter_reads_styles_shift_and_lost_orders():
+    params = {**model.REGIMES.get("sacred_mixed", {}), "days": 120, "warmup_days": 0,
+              "utilization": 0.97}
+    m = model.SalesModel(params, seed=3)
     hist = st.History()
-    for _ in range(20):
+    for _ in range(100):
         m.step()
         hist.record(m)
-    assert all(r.style is None for r in st.salespeople(m, hist))
-    assert st.lost_orders(st.series(m)) is None
-    # Attributes the version-2 model adds: read when they exist.
-    m.salespeople[0].style = "relationship"
-    m.plant.shift_hours = 8.0
     rows = st.salespeople(m, hist)
-    assert rows[0].style == "relationship" and rows[1].style is None
-    assert st.capacity_today(m)["shift"] == 8.0
-    assert st.lost_orders({"lost_orders": np.ones(3)}) is not None
+    styles = {r.style for r in rows}
+    if "relationship_seller_share" in SPECS:  # version 2: both styles in a mixed plant
+        assert styles == {"relationship", "transactional"}
+        assert st.lost_orders(st.series(m)) is not None
+    cap = st.capacity_today(m)
+    assert cap["shift"] == max(getattr(m, "regular_hours", m.p.capacity_hours)
+                               - m.p.capacity_hours, 0.0)
+    # Without those attributes: no style, no lost orders.
+    from types import SimpleNamespace
+
+    assert st.style_of(SimpleNamespace()) is None
+    assert st.style_of(SimpleNamespace(style="Relationship")) == "relationship"
+    assert st.lost_orders({"orders_online": np.ones(2)}) is None
     # Hours by activity are the recent daily means of what the salespeople did.
     total = sum(sum(r.hours.values()) for r in rows)
     assert total == pytest.approx(m.p.salespeople * m.p.sales_hours, rel=1e-9)
