@@ -2,7 +2,8 @@
 
 Watch the vicious cycle happen: one plant, or two side by side (two regimes, one seed,
 stepping together, so both see the same customers' demand). Mesa's SolaraViz gives the
-controls (play/pause/step/reset, the play interval as speed, days per redraw); the
+controls (play/pause/step/reset, the play interval as speed, days per redraw; its
+threads on, so the views redraw from the latest day while the model plays on); the
 scenario panel in the sidebar sets the regime(s), the seed and the parameters that
 matter, grouped like the ODD's parameter table, and any change there starts the model
 afresh with the new values. The views (the plant's schedule now, the vicious cycle over
