@@ -43,7 +43,7 @@ UNIT_WORDS = {
     "day": "days", "h": "hours", "h/day": "hours/day", "1/day": "per day",
     "1/h": "per hour", "customer": "customers", "person": "people",
     "utility": "utility", "customer/h": "customers/hour", "money/h": "money/hour",
-    "money/order": "money/order",
+    "money/order": "money/order", "money/(order·day)": "money/order-day",
 }
 
 #: Every model parameter: short name and unit in words (tested against PARAMETER_SPECS).
@@ -112,10 +112,19 @@ PARAMETERS: dict[str, Display] = {k: Display(*v) for k, v in {
     "cost_support": ("cost to serve, support", "money/order"),
     "cost_sales": ("cost to serve, sales", "money/order"),
     "cost_field": ("cost to serve, field", "money/order"),
-    # Version 2 parameters (MODEL.md "Version 2"); unknown to version 1, harmless there.
+    # Version 2 parameters (MODEL.md "Version 2").
     "buffer_release": ("buffer release", "probability"),
     "shift_hours": ("second shift", "hours/day"),
+    "shift_trigger": ("second-shift trigger", "load, share of capacity"),
+    "shift_review_days": ("second-shift review", "days"),
     "relationship_seller_share": ("relationship-style sellers", "share of salespeople"),
+    "trust_need_weight": ("weight of need met in trust", "weight 0–1"),
+    "lost_order_sensitivity": ("lost-order sensitivity", "per relative excess over need"),
+    "market_size": ("market size", "customers"),
+    "market_conversion": ("market conversion", "customers/hour"),
+    "reputation_days": ("reputation memory", "days"),
+    "crn_per_customer": ("demand stream per customer", "switch 0/1"),
+    "late_penalty_per_day": ("late penalty", "money/order-day"),
 }.items()}
 
 #: Run KPIs (version 1 `KPI_NAMES` and the version-2 additions) and daily series.
@@ -162,7 +171,7 @@ OUTPUTS: dict[str, Display] = {k: Display(*v) for k, v in {
     "prospects_final": ("final prospects", "prospects"),
     "capacity_hours_mean": ("mean regular capacity", "hours/day"),
     "margin_per_customer_day": ("margin per customer-day", "money/customer-day"),
-    "churn": ("churn", "share of customers"),
+    "churn_rate": ("churn rate", "per 1000 customer-days"),
     # daily series (`SERIES_COLUMNS`)
     "wip_orders": ("orders in the schedule", "orders"),
     "wip_hours": ("planned work", "hours"),
@@ -183,6 +192,10 @@ OUTPUTS: dict[str, Display] = {k: Display(*v) for k, v in {
     "hours_upkeep": ("relationship upkeep", "hours/day"),
     "hours_selling": ("selling", "hours/day"),
     "disruption": ("disruption loss", "share of a day"),
+    "prospects": ("prospects", "customers"),
+    "reputation": ("delivery reputation", "share"),
+    "customers_relationship_style": ("customers of relationship sellers", "customers"),
+    "customers_transactional_style": ("customers of transactional sellers", "customers"),
     "firefighting": ("firefighting (lobbying + apologising)", "hours/day"),
 }.items()}
 

@@ -48,12 +48,16 @@ def test_label_table_covers_every_parameter_with_its_unit_in_words():
 
 def test_label_table_covers_every_output_series_and_v2_name():
     from relsim.model import KPI_NAMES
+    from relsim.model.kpis import STYLE_KPI_NAMES
     from relsim.model.model import SERIES_COLUMNS
 
-    missing = [n for n in (*KPI_NAMES, *SERIES_COLUMNS, *V2_OUTPUTS)
-               if n != "day" and not lb.known(n)]
+    plain = [n for n in (*KPI_NAMES, *SERIES_COLUMNS, *V2_OUTPUTS)
+             if n not in STYLE_KPI_NAMES]
+    missing = [n for n in plain if n != "day" and not lb.known(n)]
     assert not missing, missing
-    assert all(lb.display(n).unit for n in (*KPI_NAMES, *V2_OUTPUTS))
+    assert all(lb.display(n).unit for n in (*KPI_NAMES, *V2_OUTPUTS))  # styles composed too
+    assert lb.display("style_churn_rate_diff").name == (
+        "churn rate, relationship- minus transactional-style customers")
     assert set(V2_REGIMES) <= set(lb.REGIMES)
     # Composed and unknown names fall back gracefully.
     style = lb.display("style_otd_need_relationship")
@@ -130,7 +134,10 @@ def test_report_tipping_table_marks_support_and_gives_the_reason(tmp_path):
          "direction": "increasing", "method": "logistic", "note": ""},
         {"factor": "process_cv", "threshold": 0.9, "ci_low": 0.7, "ci_high": 1.0,
          "direction": "increasing", "method": "logistic", "note": ""}])
-    judged = tipping_support(results, "profit", tipping, rows)
+    from relsim.analysis.deltas import differences
+
+    diff = differences(results.comparisons, results.contrasts)[0]
+    judged = tipping_support(results, diff, "profit", tipping, rows)
     # The synthetic delta is 200 (cv - 0.45) + 10 ± noise (SD 20, 6 replicates): the
     # nearest levels outside [0.2, 0.7], 0.125 and 0.75, have means -65 and +60 ± ~21.
     assert judged["supported"].tolist() == [True, False]
@@ -250,7 +257,8 @@ def test_document_holds_every_figure_caption_table_and_methods(reported):
     assert page.count("data:image/png;base64,") == len(list((reported / "figures").glob("*.png")))
     assert "src=\"figures/" not in page  # standalone: nothing linked
     for text in ("## Methods", "Master seed 7", "commit 0123456", "Mesa 3.3.1", "SALib 1.6.0",
-                 "Ranked by total index ST", "Tipping points of profit", "supported"):
+                 "Ranked by total index ST", "Tipping points of the profit difference",
+                 "supported"):
         assert text in md, text
     assert "<table>" in page
 
