@@ -162,6 +162,9 @@ def design_text(results: Results) -> str:
     else:
         head = "Replicates of one scenario"
     parts = [head]
+    axes = results.axes if hasattr(results, "axes") else {}
+    for name, moves in axes.items():
+        parts.append(lb.axis_text(name, moves))
     if rows is not None:
         parts.append(f"{_fmt(int(rows))} design row{'s' if int(rows) != 1 else ''}")
     if reps is not None:

@@ -336,8 +336,8 @@ def channel_mix(series: pd.DataFrame, warmup: float | None = None, *,
     `CHANNEL_SMOOTH_DAYS` window and turned into shares, averaged over replicates (no
     band: the right panel carries the uncertainty). Channels differ in colour, line style
     and marker, so they stay apart in greyscale. Right panel: each channel's share of the
-    orders placed after the warm-up, mean over replicates with its 95% t interval, one grey
-    marker per regime (the colours already mean channels).
+    orders placed after the warm-up (channels down the axis), mean over replicates with
+    its 95% t interval, one grey marker per regime (the colours already mean channels).
     """
     cols, names = channel_columns(series)
     if not cols:
@@ -346,7 +346,7 @@ def channel_mix(series: pd.DataFrame, warmup: float | None = None, *,
     regimes = ordered_regimes(shares["regime"])
     n = len(regimes)
     fig = plt.figure(figsize=(DOUBLE_COLUMN_IN, 2.7))
-    grid = fig.add_gridspec(1, n + 1, width_ratios=[1.0] * n + [0.9])
+    grid = fig.add_gridspec(1, n + 1, width_ratios=[1.0] * n + [1.0])
     axes = [fig.add_subplot(grid[0, i]) for i in range(n)]
     summary_ax = fig.add_subplot(grid[0, n])
     palette = sns.color_palette("colorblind", len(cols))
@@ -372,24 +372,23 @@ def channel_mix(series: pd.DataFrame, warmup: float | None = None, *,
     # Regimes in greys with their own markers: the channel colours already mean channels.
     greys = [str(g) for g in np.linspace(0.0, 0.55, max(n, 1))]
     regime_markers = ("o", "s", "^", "D", "v", "P")
-    width = 0.6 / max(n, 1)
+    height = 0.7 / max(n, 1)
     for k, regime in enumerate(regimes):
         part = measured[measured["regime"] == regime]
         stats_ = [_mean_t_interval(part[c].to_numpy(float)) for c in cols]
-        xs = np.arange(len(cols)) + (k - (n - 1) / 2) * width
-        summary_ax.errorbar(xs, [s[0] for s in stats_],
-                            yerr=np.nan_to_num([s[1] for s in stats_]),
+        ys = np.arange(len(cols)) + (k - (n - 1) / 2) * height
+        summary_ax.errorbar([s[0] for s in stats_], ys,
+                            xerr=np.nan_to_num([s[1] for s in stats_]),
                             fmt=regime_markers[k % len(regime_markers)], color=greys[k],
                             markerfacecolor=greys[k] if k % 2 == 0 else "white",
                             markersize=4, capsize=1.5, elinewidth=0.8, linestyle="none",
                             label=regime or "run")
-    summary_ax.set_xticks(np.arange(len(cols)), names)
-    summary_ax.set_xlim(-0.5, len(cols) - 0.5)
-    summary_ax.set_xlabel("channel")
-    summary_ax.set_ylim(0, 1)
-    summary_ax.set_ylabel("orders (share)")
-    summary_ax.set_title("After warm-up, 95% CI" if warmup else "All days, 95% CI")
-    summary_ax.legend(frameon=False, loc="upper left", fontsize=FONT_SIZE - 2,
+    summary_ax.set_yticks(np.arange(len(cols)), names)
+    summary_ax.set_ylim(len(cols) - 0.5, -0.5)
+    summary_ax.set_xlim(0, 1)
+    summary_ax.set_xlabel("orders (share)")
+    summary_ax.set_title("After warm-up" if warmup else "All days")
+    summary_ax.legend(frameon=False, loc="lower right", fontsize=FONT_SIZE - 2,
                       handletextpad=0.2)
     add_note(axes[0], note)
     handles, labels = axes[0].get_legend_handles_labels()
@@ -1005,10 +1004,10 @@ def tipping_map_plot(grid: pd.DataFrame, output: str, replicates: int | None = N
             [], [], color="k", linewidth=1.0,
             label=f"Δ = 0 of the smoothed map ({agreement:.0%} of cells agree in sign)"))
     elif crosses and len(xs) > 1 and len(ys) > 1:
-        unsupported = (f"{UNSUPPORTED}: {agreement:.0%} of cells agree\nin sign with the "
-                       f"smoothed map (line drawn from {MIN_SIGN_AGREEMENT:.0%})")
+        unsupported = (f"{UNSUPPORTED}:\n{agreement:.0%} of cells agree in sign\nwith the "
+                       f"smoothed map (line\ndrawn from {MIN_SIGN_AGREEMENT:.0%})")
     else:
-        unsupported = f"{UNSUPPORTED}: the map has one sign"
+        unsupported = f"{UNSUPPORTED}:\nthe map has one sign"
     if handles:
         ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.01),
                   frameon=False, borderaxespad=0.0, handlelength=1.5,

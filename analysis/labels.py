@@ -15,7 +15,7 @@ with spaces for underscores and no unit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -216,6 +216,27 @@ STYLES = {"relationship": "relationship-style customers",
           "difference": "relationship- minus transactional-style customers"}
 
 
+#: The 1-D axes of the experiments being drawn (`register_axes`): name -> display.
+AXES: dict[str, Display] = {}
+
+
+def register_axes(axes: Mapping[str, Mapping[str, Sequence[float]]]) -> None:
+    """Know an experiment's 1-D axes (``[axes]``): a factor moving several parameters.
+
+    An axis runs from 0 (every parameter at its first value) to 1 (at its second); it is
+    shown as ``<name> axis (position 0–1)``.
+    """
+    for name in axes:
+        AXES[str(name)] = Display(f"{str(name).replace('_', ' ')} axis", "position 0–1")
+
+
+def axis_text(name: str, params: Mapping[str, Sequence[float]]) -> str:
+    """``chaos axis: execution noise 0.1 → 0.9, disruption rate 0 → 0.2`` for captions."""
+    moves = ", ".join(f"{factor(p).name} {float(v[0]):g} → {float(v[1]):g}"
+                      for p, v in params.items())
+    return f"{str(name).replace('_', ' ')} axis (0 → 1): {moves}"
+
+
 def _fallback(name: str) -> Display:
     return Display(name.replace("_", " "), "")
 
@@ -235,6 +256,8 @@ def display(name: str, comparisons: Sequence[str] = ()) -> Display:
         return OUTPUTS[name]
     if name in PARAMETERS:
         return PARAMETERS[name]
+    if name in AXES:
+        return AXES[name]
     if name.startswith("param_") and name[len("param_"):] in PARAMETERS:
         return PARAMETERS[name[len("param_"):]]
     if name.startswith("style_"):
@@ -256,7 +279,7 @@ def factor(name: str) -> Display:
     ``changeover_hours`` is both a parameter (hours per preemption) and an output (hours
     lost per day).
     """
-    return PARAMETERS.get(name) or display(name)
+    return PARAMETERS.get(name) or AXES.get(name) or display(name)
 
 
 def label(name: str, comparisons: Sequence[str] = ()) -> str:

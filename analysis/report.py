@@ -754,6 +754,7 @@ def build_report(path: str | Path, *, seed: int, require_complete: bool = False,
             progress(results.name)
         prefix = f"{results.name}__" if len(experiments) > 1 else ""
         result.experiments.append(results)
+        lb.register_axes(results.axes)
         note = completeness(results).note()
         report_experiment(results, _Writer(result, prefix, results, note), seed=seed)
     if not result.figures:
