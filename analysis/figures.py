@@ -388,16 +388,26 @@ def channel_mix(series: pd.DataFrame, warmup: float | None = None, *,
     summary_ax.set_xlim(0, 1)
     summary_ax.set_xlabel("orders (share)")
     summary_ax.set_title("After warm-up" if warmup else "All days")
-    summary_ax.legend(frameon=False, loc="lower right", fontsize=FONT_SIZE - 2,
-                      handletextpad=0.2)
     add_note(axes[0], note)
+    # One legend below the panels: channels (and the warm-up) on the first row, the
+    # regimes of the right panel on the second.
     handles, labels = axes[0].get_legend_handles_labels()
     handles += _warmup_handle(warmup, one_line=True)
     labels += [h.get_label() for h in _warmup_handle(warmup, one_line=True)]
-    fig.legend(handles, labels, loc="lower center", ncol=len(handles), frameon=False,
-               bbox_to_anchor=(0.5, 0.0), handlelength=3.0)
+    regime_handles, regime_labels = summary_ax.get_legend_handles_labels()
+    width = max(len(handles), len(regime_handles))
+    pad = [plt.Line2D([], [], linestyle="none")]
+    rows = [handles + pad * (width - len(handles)),
+            regime_handles + pad * (width - len(regime_handles))]
+    texts = [labels + [""] * (width - len(labels)),
+             [f"{r} (right)" for r in regime_labels] + [""] * (width - len(regime_labels))]
+    # matplotlib fills a legend column by column: interleave the two rows.
+    fig.legend([h for col in zip(*rows, strict=True) for h in col],
+               [t for col in zip(*texts, strict=True) for t in col], loc="lower center",
+               ncol=width, frameon=False, bbox_to_anchor=(0.5, 0.0), handlelength=3.0,
+               columnspacing=1.2)
     sns.despine(fig)
-    fig.tight_layout(rect=(0, 0.09, 1, 1))
+    fig.tight_layout(rect=(0, 0.15, 1, 1))
     return fig
 
 
