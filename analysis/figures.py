@@ -815,7 +815,7 @@ def sobol_bars(table: pd.DataFrame, output: str, noise_share: float | None = Non
     ax.set_yticks(y, [lb.factor(f).name for f in data["factor"]])
     ax.axvline(0.0, color="0.4", linewidth=0.6)
     ax.set_xlabel("Sobol index (share of variance)")
-    ax.set_title(title or sobol_title(output, comparisons))
+    ax.set_title(wrap(title or sobol_title(output, comparisons), 40))
     notes = []
     if noise_share is not None and np.isfinite(noise_share):
         notes.append(f"replicate noise: {noise_share:.0%} of variance")
@@ -867,7 +867,7 @@ def morris_plot(table: pd.DataFrame, output: str, *, comparisons: Sequence[str] 
     suffix = f" ({unit})" if unit else ""
     ax.set_xlabel(f"μ*, mean |effect| per factor range{suffix}")
     ax.set_ylabel(f"σ, spread of effects{suffix}")
-    ax.set_title(f"Morris screening: {title or sobol_title(output, comparisons)}")
+    ax.set_title(wrap(f"Morris screening: {title or sobol_title(output, comparisons)}", 44))
     add_note(ax, note, loc="lower right")
     sns.despine(fig)
     fig.tight_layout()
