@@ -20,7 +20,12 @@ Modules and their main entry points:
   `output_vs_factor` (its figure), for experiments with or without a compared pair.
 - `analysis.io`: also `completeness(results)`: the design's runs by status (pending,
   ok, failed, invalid, ...), behind the "incomplete: K of N runs" marks.
-- `analysis.figures`: the figure style and one function per figure.
+- `analysis.labels`: the one table of display names and units (parameters, outputs,
+  series, regimes), with graceful fallbacks for names it does not know.
+- `analysis.claims`: `crossing_support`, whether a tipping point is a supported crossing.
+- `analysis.figures`: the figure style, one function per figure, `figure_problems`.
+- `analysis.captions`: figure captions (Markdown and LaTeX) from results and manifest.
 - `analysis.tables`: CSV and LaTeX (booktabs) tables.
-- `analysis.report`: `build_report(dir, seed=...)` (`relsim report`).
+- `analysis.report`: `build_report(dir, seed=..., document=False)` (`relsim report`).
+- `analysis.document`: the results document (`relsim report DIR --document`).
 """

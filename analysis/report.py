@@ -22,9 +22,15 @@ Axis labels of a difference name it (``Δ profit`` over ``relationship − trans
 * no ``[compare]``: ``output_<output>_vs_<factor>`` (each output against the factors, one
   colour per regime) and the table ``outputs_<output>`` for small designs.
 
+Every figure gets a caption beside it (``<stem>.caption.md`` and ``.caption.tex``,
+`analysis.captions`); ``document=True`` also writes the results document
+(`analysis.document`). Tipping lines and intervals are drawn only for supported crossings
+(`analysis.claims`); the tipping tables say which are supported and why not.
+
 An incomplete sweep (runs pending, failed or invalid) is drawn with what is stored and
 marked: every figure drawn from its runs carries the note "incomplete: 80 of 120 runs
-(...)" and every table caption starts with it; ``require_complete=True`` refuses it.
+(...)" inside its axes, and every figure and table caption starts with it;
+``require_complete=True`` refuses it.
 
 Figures go to ``DIR/figures/<stem>.pdf`` and ``.png`` (300 dpi), tables to
 ``DIR/tables/<stem>.csv`` and ``.tex``. With several experiments under DIR each stem is
@@ -33,18 +39,24 @@ prefixed by the experiment name (``<name>__<stem>``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from relsim.analysis import captions as cp
 from relsim.analysis import deltas as dl
 from relsim.analysis import figures as fg
+from relsim.analysis import labels as lb
+from relsim.analysis import tipping as tp
 from relsim.analysis.analyze import analyze_results, check_complete
-from relsim.analysis.deltas import delta_name, t_interval
+from relsim.analysis.captions import Caption
+from relsim.analysis.claims import UNSUPPORTED, crossing_support
+from relsim.analysis.deltas import t_interval
 from relsim.analysis.io import (
     Results,
+    _section,
     completeness,
     find_experiments,
     load_results,
@@ -59,13 +71,45 @@ TABLES_DIR = "tables"
 #: A delta table with at most this many design rows is also written as a paper table.
 MAX_TABLE_ROWS = 40
 #: Columns of the printed (LaTeX) tables; the CSV files keep every column.
-TIPPING_LATEX_COLUMNS = ["factor", "threshold", "ci_low", "ci_high", "direction", "method"]
+TIPPING_LATEX_COLUMNS = ["factor", "threshold", "ci_low", "ci_high", "direction", "method",
+                         "supported"]
 SOBOL_LATEX_COLUMNS = ["factor", "S1", "S1_conf", "ST", "ST_conf"]
 MORRIS_LATEX_COLUMNS = ["factor", "mu_star", "mu_star_conf", "sigma"]
 #: Without [compare], each output is drawn against at most this many factors.
 MAX_OUTPUT_FACTORS = 4
 #: Preferred order of outputs in figures (profit first, as the research question says).
 PREFERRED_OUTPUT = "profit"
+
+
+@dataclass
+class FigureEntry:
+    """One figure written, for the results document.
+
+    Attributes:
+        experiment: The experiment's name.
+        stem: The file stem (with the experiment prefix when there are several).
+        png: The PNG file.
+        caption: Its caption.
+        kind: ``series``, ``delta``, ``bisection``, ``sobol``, ``morris`` or ``map``.
+    """
+
+    experiment: str
+    stem: str
+    png: Path
+    caption: Caption
+    kind: str
+
+
+@dataclass
+class TableEntry:
+    """One table written, for the results document."""
+
+    experiment: str
+    stem: str
+    frame: pd.DataFrame
+    caption: str
+    columns: list[str] | None
+    kind: str
 
 
 @dataclass
@@ -77,14 +121,24 @@ class ReportResult:
         table_dir: Directory of the tables.
         figures: Every figure file written (PDF and PNG).
         tables: Every table file written (CSV and LaTeX).
+        captions: Every caption file written (Markdown and LaTeX).
         warnings: Figures that could not be drawn, and why.
+        entries: The figures with their captions, in order.
+        table_entries: The tables with their captions, in order.
+        experiments: The experiments reported.
+        document: The results document's files (with ``--document``).
     """
 
     figure_dir: Path
     table_dir: Path
     figures: list[Path] = field(default_factory=list)
     tables: list[Path] = field(default_factory=list)
+    captions: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    entries: list[FigureEntry] = field(default_factory=list)
+    table_entries: list[TableEntry] = field(default_factory=list)
+    experiments: list[Results] = field(default_factory=list)
+    document: list[Path] = field(default_factory=list)
 
 
 def _read_csv(path: Path) -> pd.DataFrame | None:
@@ -96,19 +150,36 @@ def _warmup(results: Results) -> float | None:
     return float(value) if value is not None else None
 
 
-class _Writer:
-    """Names, draws and saves the figures and tables of one experiment."""
+def factor_bounds(results: Results) -> dict[str, tuple[float, float]]:
+    """The range of every factor: the SALib problem's bounds, else the design's extremes."""
+    problem = _section(results.manifest, "problem") or {}
+    out = {}
+    for name, rng in zip(problem.get("names") or [], problem.get("bounds") or [],
+                         strict=False):
+        out[str(name)] = (float(rng[0]), float(rng[1]))
+    for name in results.factors:
+        if name not in out and name in results.design.columns:
+            col = results.design[name].astype(float)
+            out[name] = (float(col.min()), float(col.max()))
+    return out
 
-    def __init__(self, result: ReportResult, prefix: str, note: str = "") -> None:
+
+class _Writer:
+    """Names, draws and saves the figures, captions and tables of one experiment."""
+
+    def __init__(self, result: ReportResult, prefix: str, results: Results,
+                 note: str = "") -> None:
         self.result = result
         self.prefix = prefix
+        self.results = results
         #: "incomplete: ..." for an incomplete sweep: drawn on figures, put in captions.
         self.note = note
 
     def stem(self, stem: str) -> str:
         return f"{self.prefix}{stem}"
 
-    def figure(self, stem: str, draw: Callable[[], object]) -> None:
+    def figure(self, stem: str, draw: Callable[[], object],
+               caption: Callable[[], Caption] | None = None, kind: str = "") -> None:
         try:
             fig = draw()
         except (ValueError, KeyError) as exc:
@@ -116,20 +187,39 @@ class _Writer:
             return
         if self.note:
             mark_incomplete(fig, self.note)
-        self.result.figures += fg.save_figure(fig, self.result.figure_dir, self.stem(stem))
+        paths = fg.save_figure(fig, self.result.figure_dir, self.stem(stem))
+        self.result.figures += paths
+        if caption is not None:
+            text = caption()
+            if self.note:
+                text.sentences.insert(0, f"{self.note[0].upper()}{self.note[1:]}.")
+            self.result.captions += text.write(self.result.figure_dir, self.stem(stem))
+            self.result.entries.append(FigureEntry(self.results.name, self.stem(stem),
+                                                   paths[1], text, kind))
 
     def table(self, frame: pd.DataFrame, stem: str, caption: str,
-              latex_columns: list[str] | None = None) -> None:
+              latex_columns: list[str] | None = None, kind: str = "") -> None:
         if self.note:
             caption = f"{self.note[0].upper()}{self.note[1:]}. {caption}"
         self.result.tables += write_table(frame, self.result.table_dir, self.stem(stem),
                                           caption, latex_columns)
+        self.result.table_entries.append(TableEntry(self.results.name, self.stem(stem),
+                                                    frame, caption, latex_columns, kind))
 
 
 def mark_incomplete(fig, note: str) -> None:
-    """Write an incomplete sweep's note across the top of a figure, in red."""
-    fig.text(0.5, 1.0, note, ha="center", va="bottom", fontsize=7, color="firebrick",
-             fontweight="bold", transform=fig.transFigure)
+    """Mark a figure of an incomplete sweep with its note, inside the first axes.
+
+    Figure functions take a ``note`` argument and write it themselves; this adds it only to
+    a figure that lacks it (e.g. `outputs.output_vs_factor`).
+    """
+    import matplotlib.text
+
+    if any(note in t.get_text() for t in fig.findobj(matplotlib.text.Text)):
+        return
+    axes = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
+    if axes:
+        fg.add_note(axes[0], note, loc="upper right")
 
 
 def _series_figures(results: Results, out: _Writer) -> None:
@@ -144,10 +234,17 @@ def _series_figures(results: Results, out: _Writer) -> None:
         series = series[series["row"] == first]
     warmup = _warmup(results)
     window = manifest_param(results.manifest, "otd_window_days")
-    out.figure("vicious_cycle", lambda: fg.vicious_cycle(
-        series, warmup, float(window) if window is not None else None))
-    out.figure("channel_mix", lambda: fg.channel_mix(series, warmup))
-    out.figure("sales_time", lambda: fg.sales_time(series, warmup))
+    window = float(window) if window is not None else None
+    note = out.note
+    out.figure("vicious_cycle", lambda: fg.vicious_cycle(series, warmup, window, note=note),
+               lambda: cp.series_caption(results, "vicious_cycle", window=window,
+                                         smooth_days=fg.SMOOTH_DAYS), "series")
+    out.figure("channel_mix", lambda: fg.channel_mix(series, warmup, note=note),
+               lambda: cp.series_caption(results, "channel_mix",
+                                         channel_days=fg.CHANNEL_SMOOTH_DAYS), "series")
+    out.figure("sales_time", lambda: fg.sales_time(series, warmup, note=note),
+               lambda: cp.series_caption(results, "sales_time",
+                                         smooth_days=fg.SMOOTH_DAYS), "series")
 
 
 def _ordered_outputs(outputs: list[str]) -> list[str]:
@@ -192,46 +289,32 @@ def _differences(results: Results) -> list[dl.Difference]:
         return []
 
 
-def diff_label(diff: dl.Difference, output: str) -> str:
-    """Axis label of a difference of ``output``: ``Δ <output label>`` over what it is."""
+def comparison_text(diff: dl.Difference) -> str:
+    """What a difference is, for the second line of an axis label (a contrast on two)."""
     if diff.kind == "contrast":  # two lines: it is long
         first, _, second = diff.description.partition(") − (")
-        return f"Δ {fg.label(output)}\n{first})\n− ({second}"
-    return f"Δ {fg.label(output)}\n{diff.description}"
+        return f"{first})\n− ({second}"
+    return diff.description
 
 
-def _relabel(fig, old: str, new: str):
-    """Replace ``old`` by ``new`` in every axis label, title and figure text.
-
-    The figures name a delta ``relationship − sacred``; a comparison names its own regimes.
-    """
-    if not old or old == new:
-        return fig
-    for ax in fig.axes:
-        for get, put in ((ax.get_xlabel, ax.set_xlabel), (ax.get_ylabel, ax.set_ylabel),
-                         (ax.get_title, ax.set_title)):
-            if old in get():
-                put(get().replace(old, new))
-    for text in fig.texts:
-        if old in text.get_text():
-            text.set_text(text.get_text().replace(old, new))
-    return fig
-
-
-def _value_vs_factor(rows: pd.DataFrame, factor: str, output: str, tip: pd.Series | None,
-                     old: str, new: str):
-    return _relabel(fg.relationship_vs_factor(rows, factor, delta_name(output), tip), old, new)
+def diff_label(diff: dl.Difference, output: str) -> str:
+    """Axis label of a difference of ``output``: ``Δ <output label>`` over what it is."""
+    return fg.delta_axis_label(output, comparison_text(diff))
 
 
 def _tip_for(tipping: pd.DataFrame | None, factor: str) -> pd.Series | None:
-    """The tipping row drawn on a factor's figure: a plain bisection, else the logistic."""
+    """The tipping row drawn on a factor's figure: the logistic estimate over the design.
+
+    A bisection runs on a fixed scenario (the experiment's ``[params]``, or ``--set``) and
+    has its own figure (`_bisection_figures`).
+    """
     tipping = _plain_rows(tipping)
     if tipping is None or factor not in set(tipping["factor"]):
         return None
     rows = tipping[tipping["factor"] == factor]
-    if "method" in rows.columns and (rows["method"] == "bisection").any():
-        rows = rows[rows["method"] == "bisection"]
-    return rows.iloc[0]
+    if "method" in rows.columns:
+        rows = rows[rows["method"] != "bisection"]
+    return rows.iloc[0] if not rows.empty else None
 
 
 def _delta_figures(results: Results, out: _Writer) -> None:
@@ -239,6 +322,70 @@ def _delta_figures(results: Results, out: _Writer) -> None:
     for diff in _differences(results):
         for output in _ordered_outputs(results.outputs):
             _difference_figures(results, out, analysis, diff, output)
+
+
+def _points_files(results: Results) -> list[tuple[Path, pd.DataFrame]]:
+    return [(p, pd.read_csv(p)) for p in sorted(results.analysis_dir.glob("tipping_points_*.csv"))]
+
+
+def _points_for(results: Results, diff: dl.Difference, output: str, tip: Mapping
+                ) -> pd.DataFrame | None:
+    """The stored points of the bisection behind a tipping row (same fixed and by level)."""
+    factor = str(tip["factor"])
+    diffs = _differences(results)
+    for path, points in _points_files(results):
+        meta = _points_meta(path, points, results, diffs)
+        if meta is None or meta[0].name != diff.name or meta[1:] != (output, factor):
+            continue
+        fixed = _blank(points["fixed"]).iloc[0] if "fixed" in points.columns else ""
+        tip_fixed = str(tip.get("fixed") or "") if str(tip.get("fixed")) != "nan" else ""
+        if fixed != tip_fixed:
+            continue
+        by = str(tip.get("by_factor") or "")
+        if by and by != "nan":
+            if "by_value" not in points.columns:
+                continue
+            points = points[np.isclose(points["by_value"].astype(float),
+                                       float(tip["by_value"]))]
+        return points.dropna(subset=[factor])
+    return None
+
+
+def tipping_support(results: Results, diff: dl.Difference, output: str,
+                    tipping: pd.DataFrame, rows: pd.DataFrame | None) -> pd.DataFrame:
+    """The tipping table with ``supported`` and, where not, the reason first in ``note``.
+
+    Logistic rows are judged against the per-design-row differences (``rows``), bisection
+    rows against their stored points (`claims.crossing_support`).
+    """
+    bounds = factor_bounds(results)
+    empty = pd.DataFrame(columns=["mean", "ci_low", "ci_high"])
+    table = tipping.copy()
+    supported, notes = [], []
+    for _, tip in table.iterrows():
+        factor = tip["factor"]
+        if tip.get("method") == "bisection":
+            points = _points_for(results, diff, output, tip)
+            rng = None
+            if points is not None and factor in points.columns and len(points):
+                rng = (float(points[factor].min()), float(points[factor].max()))
+            data = points if points is not None else empty.assign(**{factor: []})
+        else:
+            data = rows if rows is not None and factor in rows.columns else empty.assign(
+                **{factor: []})
+            rng = bounds.get(factor)
+        verdict = crossing_support(data, factor, dict(tip), rng)
+        supported.append(verdict.supported)
+        old = tip.get("note")
+        old = "" if not isinstance(old, str) or old == "nan" else old
+        if verdict.supported:
+            notes.append(old)
+        else:
+            notes.append(f"{UNSUPPORTED}: {verdict.reason}"
+                         + (f"; {old}" if old and old not in verdict.reason else ""))
+    table["note"] = notes
+    table.insert(list(table.columns).index("note"), "supported", supported)
+    return table
 
 
 def _difference_figures(results: Results, out: _Writer, analysis: Path, diff: dl.Difference,
@@ -249,33 +396,71 @@ def _difference_figures(results: Results, out: _Writer, analysis: Path, diff: dl
         return
     tipping = _read_csv(analysis / f"tipping_{stem}.csv")
     sobol = _read_csv(analysis / f"sobol_{diff.column(output)}.csv")
-    old, new = fg.label(delta_name(output)), diff_label(diff, output)
+    bounds = factor_bounds(results)
+    label = comparison_text(diff)
+    note = out.note
+    data = rows.dropna(subset=["mean"])
     for factor in _delta_factors(results, tipping, sobol):
         tip = _tip_for(tipping, factor)
-        out.figure(f"{diff.figure_stem(output)}_vs_{factor}",
-                   lambda f=factor, t=tip: _value_vs_factor(rows, f, output, t, old, new))
+        rng = bounds.get(factor)
+        support = crossing_support(data, factor, None if tip is None else dict(tip), rng)
+        levels = int(data[factor].nunique()) if factor in data else 0
+        count = len(data)
+        out.figure(
+            f"{diff.figure_stem(output)}_vs_{factor}",
+            lambda f=factor, t=tip, b=rng: fg.relationship_vs_factor(
+                rows, f, output, t, comparison=label, bounds=b, note=note),
+            lambda f=factor, t=tip, s=support, n=levels, k=count: cp.delta_caption(
+                results, output, f, pair=diff.description, support=s,
+                tipping=None if t is None else dict(t), levels=n, rows=k),
+            "delta")
     what = f"{diff.name}: {diff.description}".replace("−", "-")  # ASCII for LaTeX
     if len(rows) <= MAX_TABLE_ROWS:
         keep = [c for c in rows.columns if c != "row"]
         out.table(rows[keep], f"delta_{stem}",
-                  f"{output} difference ({what}) per design point: mean over paired "
-                  "replicates (common seeds), 95% t interval, SD, replicates.")
+                  f"{lb.label(output)} difference ({what}) per design point: mean over "
+                  "paired replicates (common seeds), 95% t interval, SD, replicates.",
+                  kind="delta")
     if tipping is not None and not tipping.empty:
+        judged = tipping_support(results, diff, output, tipping, rows)
         latex = TIPPING_LATEX_COLUMNS + [
             c for c in ("by_factor", "by_value", "fixed") if c in tipping.columns
             and _blank(tipping[c]).ne("").any()]
-        out.table(tipping, f"tipping_{stem}",
+        out.table(judged, f"tipping_{stem}",
                   f"Tipping points of the {output} difference ({what}): logistic, where "
                   "P(difference > 0) crosses 1/2, with a 95% bootstrap interval; bisection, "
                   "the bracket around the sign change of the mean (fixed: parameters held by "
-                  "--set; by: one bisection per level). Empty where there is no crossing in "
-                  "the factor's range.", latex)
+                  "--set; by: one bisection per level). 'supported': the interval lies inside "
+                  "the factor's range and the mean differences on either side differ in sign "
+                  "beyond their 95% intervals; otherwise the note says why.", latex,
+                  kind="tipping")
     grid = _read_csv(analysis / f"tipping_map_{stem}.csv")
     if grid is not None and not grid.empty:
-        replicates = results.manifest.get("replicates")
-        out.figure(f"tipping_map_{stem}",
-                   lambda g=grid, o=output, r=replicates: _relabel(fg.tipping_map_plot(
-                       g, delta_name(o), r if isinstance(r, int) else None), old, new))
+        _map_figure(results, out, output, grid, bounds, diff, stem)
+
+
+def _map_figure(results: Results, out: _Writer, output: str, grid: pd.DataFrame,
+                bounds: dict, diff: dl.Difference, stem: str) -> None:
+    replicates = results.manifest.get("replicates")
+    replicates = replicates if isinstance(replicates, int) else None
+    fx, fy = grid["x_factor"].iloc[0], grid["y_factor"].iloc[0]
+    design = results.design
+    levels = all(f in design.columns and design[f].nunique() <= tp.MAX_GRID_LEVELS
+                 for f in (fx, fy))
+    pivot = grid.pivot_table(index="y", columns="x", values="mean_delta", dropna=False)
+    z = pivot.to_numpy(float)
+    smooth = fg.smoothed_surface(z)
+    agreement = fg.sign_agreement(z, smooth)
+    crosses = np.nanmin(smooth, initial=np.inf) < 0.0 < np.nanmax(smooth, initial=-np.inf)
+    drawn = bool(crosses and min(z.shape) > 1 and agreement >= fg.MIN_SIGN_AGREEMENT)
+    _, rule = fg.thin_cells(grid, levels, replicates)
+    label = comparison_text(diff)
+    out.figure(f"tipping_map_{stem}",
+               lambda: fg.tipping_map_plot(grid, output, replicates, comparison=label,
+                                           bounds=bounds, levels=levels, note=out.note),
+               lambda: cp.map_caption(results, output, fx, fy, pair=diff.description,
+                                      levels=levels, rule=rule, drawn=drawn,
+                                      agreement=agreement), "map")
 
 
 def _points_meta(path: Path, points: pd.DataFrame, results: Results,
@@ -323,15 +508,17 @@ def _output_figures(results: Results, out: _Writer) -> None:
             if factor not in rows.columns:
                 continue
             out.figure(f"output_{output}_vs_{factor}",
-                       lambda r=rows, f=factor, o=output: output_vs_factor(r, f, o))
+                       lambda r=rows, f=factor, o=output: output_vs_factor(r, f, o),
+                       lambda f=factor, o=output, r=rows: cp.output_caption(results, o, f, r),
+                       "output")
         if rows["row"].nunique() <= MAX_TABLE_ROWS:
             out.table(rows.drop(columns="row"), f"outputs_{output}",
-                      f"{output} per design point and regime: mean over replicates, 95% t "
-                      "interval, SD, replicates.")
+                      f"{lb.label(output)} per design point and regime: mean over "
+                      "replicates, 95% t interval, SD, replicates.", kind="outputs")
 
 
 def _bisection_figures(results: Results, out: _Writer) -> None:
-    """The value at the points `relsim tipping` evaluated, with its bracket."""
+    """Every stored `relsim tipping` refinement, read step by step."""
     analysis = results.analysis_dir
     diffs = _differences(results)
     for path in sorted(analysis.glob("tipping_points_*.csv")):
@@ -339,41 +526,60 @@ def _bisection_figures(results: Results, out: _Writer) -> None:
         meta = _points_meta(path, points, results, diffs)
         if meta is None:
             continue
-        diff, output, factor = meta
-        stem = diff.stem(output)
-        table = _read_csv(analysis / f"tipping_{stem}.csv")
-        fixed = _blank(points["fixed"]).iloc[0] if "fixed" in points.columns else ""
-        by = _blank(points["by_factor"]).iloc[0] if "by_factor" in points.columns else ""
-        rows = pd.DataFrame()
-        if table is not None and "method" in table.columns:
-            rows = table[(table["factor"] == factor) & (table["method"] == "bisection")]
-            for col, value in (("fixed", fixed), ("by_factor", by)):
-                if col in rows.columns:
-                    rows = rows[_blank(rows[col]) == value]
-                elif value:
-                    rows = rows.iloc[0:0]
-        old, new = fg.label(delta_name(output)), diff_label(diff, output)
-        if fixed:
-            new += f"\n({fixed})"
-        figure = "bisection_" + path.stem[len("tipping_points_"):]
-        if not by:
+        _bisection_file(results, out, path, points, *meta)
+
+
+def _bisection_file(results: Results, out: _Writer, path: Path, points: pd.DataFrame,
+                    diff: dl.Difference, output: str, factor: str) -> None:
+    """The figures of one stored bisection (one per ``--by`` level, and the summary)."""
+    analysis = results.analysis_dir
+    stem = diff.stem(output)
+    table = _read_csv(analysis / f"tipping_{stem}.csv")
+    fixed = _blank(points["fixed"]).iloc[0] if "fixed" in points.columns else ""
+    by = _blank(points["by_factor"]).iloc[0] if "by_factor" in points.columns else ""
+    rows = pd.DataFrame()
+    if table is not None and "method" in table.columns:
+        rows = table[(table["factor"] == factor) & (table["method"] == "bisection")]
+        for col, value in (("fixed", fixed), ("by_factor", by)):
+            if col in rows.columns:
+                rows = rows[_blank(rows[col]) == value]
+            elif value:
+                rows = rows.iloc[0:0]
+    label = comparison_text(diff)
+    figure = "bisection_" + path.stem[len("tipping_points_"):]
+    parts = ([(None, points)] if not by else
+             list(points.groupby("by_value", sort=True)))
+    for level, part in parts:
+        part = part.dropna(subset=[factor])
+        if level is None:
             tip = rows.iloc[0] if not rows.empty else None
-            out.figure(figure, lambda p=points, f=factor, t=tip, o=output, a=old, b=new:
-                       _value_vs_factor(p, f, o, t, a, b))
-            continue
-        for level, part in points.groupby("by_value", sort=True):
+            name, where = figure, fixed
+        else:
             match = rows[np.isclose(rows["by_value"].astype(float), float(level))] if (
                 not rows.empty) else rows
             tip = match.iloc[0] if not match.empty else None
-            part = part.dropna(subset=[factor])
-            label = f"{new}\n{by} = {level:g}"
-            out.figure(f"{figure}_{level:g}",
-                       lambda p=part, f=factor, t=tip, o=output, a=old, b=label:
-                       _value_vs_factor(p, f, o, t, a, b))
-        if not rows.empty:
-            out.figure("tipping_by_" + path.stem[len("tipping_points_"):],
-                       lambda r=rows, f=factor, b=by, d=diff, o=output: tipping_by_plot(
-                           r, f, b, d, o))
+            name = f"{figure}_{level:g}"
+            where = ", ".join(t for t in (fixed, f"{by} = {level:g}") if t)
+        rng = (float(part[factor].min()), float(part[factor].max()))
+        support = crossing_support(part, factor, None if tip is None else dict(tip), rng)
+        reps = part["n"].tolist() if "n" in part.columns else []
+        count = len(part)
+        out.figure(name,
+                   lambda p=part, t=tip, b=rng, w=where: fg.bisection_plot(
+                       p, factor, output, t, comparison=label, bounds=b,
+                       note="; ".join(x for x in (w, out.note) if x) or None),
+                   lambda t=tip, s=support, r=reps, n=count, w=where:
+                       cp.bisection_caption(results, output, factor,
+                                            pair=diff.description, support=s,
+                                            tipping=None if t is None else dict(t),
+                                            points=n, replicates=r, where=w),
+                   "bisection")
+    if by and not rows.empty:
+        out.figure("tipping_by_" + path.stem[len("tipping_points_"):],
+                   lambda r=rows, f=factor, b=by, d=diff, o=output: tipping_by_plot(
+                       r, f, b, d, o),
+                   lambda f=factor, b=by, o=output: cp.tipping_by_caption(
+                       results, o, f, b, pair=diff.description), "bisection")
 
 
 def tipping_by_plot(rows: pd.DataFrame, factor: str, by: str, diff: dl.Difference,
@@ -412,46 +618,58 @@ def tipping_by_plot(rows: pd.DataFrame, factor: str, by: str, diff: dl.Differenc
     return fig
 
 
-def _target_labels(results: Results) -> dict[str, tuple[str, str]]:
-    """Difference target -> (the figures' own title of it, the title naming it)."""
-    labels = {}
+def _target_titles(results: Results) -> dict[str, str]:
+    """Difference target (``<name>_<output>``) -> its title, naming what is compared."""
+    titles = {}
     for diff in _differences(results):
         for output in results.outputs:
-            target = diff.column(output)
-            labels[target] = (fg.sobol_title(target),
-                              f"Δ {fg.label(output)}, {diff.description}")
-    return labels
+            titles[diff.column(output)] = f"Δ {lb.short(output)}, {diff.description}"
+    return titles
+
+
+def _is_difference(results: Results, target: str) -> bool:
+    return target in _target_titles(results) or target.startswith("delta_")
 
 
 def _index_figures(results: Results, out: _Writer) -> None:
     analysis = results.analysis_dir
-    labels = _target_labels(results)
+    titles = _target_titles(results)
     for path in sorted(analysis.glob("sobol_*.csv")):
         target = path.stem[len("sobol_"):]
         table = pd.read_csv(path)
         noise = (float(table["replicate_noise_share"].iloc[0])
                  if "replicate_noise_share" in table.columns else None)
-        old, new = labels.get(target, ("", ""))
-        out.figure(f"sobol_{target}", lambda t=table, n=noise, g=target, a=old, b=new:
-                   _relabel(fg.sobol_bars(t, g, n), a, b) if a else fg.sobol_bars(t, g, n))
+        title = titles.get(target) or fg.sobol_title(target)
+        delta = _is_difference(results, target)
+        out.figure(f"sobol_{target}",
+                   lambda t=table, n=noise, g=target, ti=title: fg.sobol_bars(
+                       t, g, n, title=ti, note=out.note),
+                   lambda g=target, n=noise, ti=title, d=delta: cp.sobol_caption(
+                       results, g, ti, n, None, d), "sobol")
         share = "" if noise is None or not np.isfinite(noise) else (
             f" Replicate noise: {noise:.0%} of the variance of the row means.")
         out.table(table, f"sobol_{target}",
-                  f"Sobol indices of {target} (replicate means per design row) with 95% "
-                  f"bootstrap half-widths.{share}", SOBOL_LATEX_COLUMNS)
+                  f"Sobol indices of {title} (replicate means per design row) with 95% "
+                  f"bootstrap half-widths.{share}", SOBOL_LATEX_COLUMNS, kind="sobol")
     for path in sorted(analysis.glob("sobol2_*.csv")):
         target = path.stem[len("sobol2_"):]
+        title = titles.get(target) or fg.sobol_title(target)
         out.table(pd.read_csv(path), f"sobol2_{target}",
-                  f"Second-order Sobol indices of {target} with 95% bootstrap half-widths.")
+                  f"Second-order Sobol indices of {title} with 95% bootstrap half-widths.",
+                  kind="sobol2")
     for path in sorted(analysis.glob("morris_*.csv")):
         target = path.stem[len("morris_"):]
         table = pd.read_csv(path)
-        old, new = labels.get(target, ("", ""))
-        out.figure(f"morris_{target}", lambda t=table, g=target, a=old, b=new: _relabel(
-            fg.morris_plot(t, g), a, b) if a else fg.morris_plot(t, g))
+        title = titles.get(target) or fg.sobol_title(target)
+        delta = _is_difference(results, target)
+        out.figure(f"morris_{target}",
+                   lambda t=table, g=target, ti=title: fg.morris_plot(t, g, title=ti,
+                                                                      note=out.note),
+                   lambda g=target, ti=title, d=delta: cp.morris_caption(
+                       results, g, ti, None, d), "morris")
         out.table(table, f"morris_{target}",
-                  f"Morris screening of {target}: mu*, its 95% half-width, sigma.",
-                  MORRIS_LATEX_COLUMNS)
+                  f"Morris screening of {title}: mu*, its 95% half-width, sigma.",
+                  MORRIS_LATEX_COLUMNS, kind="morris")
 
 
 def regime_summary(results: Results) -> pd.DataFrame:
@@ -503,12 +721,14 @@ def report_experiment(results: Results, out: _Writer, *, seed: int) -> None:
     _index_figures(results, out)
     if results.design_kind == "replicate":
         out.table(regime_summary(results), "outputs_by_regime",
-                  "Run KPIs by regime: mean over replicates and 95% t interval.")
+                  "Run KPIs by regime: mean over replicates and 95% t interval.",
+                  kind="regimes")
 
 
 def build_report(path: str | Path, *, seed: int, require_complete: bool = False,
-                 progress: Callable[[str], None] | None = None) -> ReportResult:
-    """Write the figures and tables of every experiment under ``path``.
+                 progress: Callable[[str], None] | None = None,
+                 document: bool = False) -> ReportResult:
+    """Write the figures, captions and tables of every experiment under ``path``.
 
     Args:
         path: One experiment directory, or a parent of experiment directories.
@@ -516,6 +736,7 @@ def build_report(path: str | Path, *, seed: int, require_complete: bool = False,
         require_complete: Raise `IncompleteSweep` (before drawing anything) unless every
             experiment's expected runs are all stored as ok.
         progress: Called with each experiment's name before it is drawn.
+        document: Also write the results document (`analysis.document`).
 
     Returns:
         A `ReportResult` listing the files written and the figures skipped.
@@ -532,8 +753,14 @@ def build_report(path: str | Path, *, seed: int, require_complete: bool = False,
         if progress is not None:
             progress(results.name)
         prefix = f"{results.name}__" if len(experiments) > 1 else ""
+        result.experiments.append(results)
+        lb.register_axes(results.axes)
         note = completeness(results).note()
-        report_experiment(results, _Writer(result, prefix, note), seed=seed)
+        report_experiment(results, _Writer(result, prefix, results, note), seed=seed)
     if not result.figures:
         result.warnings.append("no figure could be drawn from the stored results")
+    if document:
+        from relsim.analysis.document import write_document
+
+        result.document = write_document(root, result)
     return result

@@ -18,9 +18,20 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
                   "^": r"\textasciicircum{}"}
 
 
+#: Unicode in captions and cells and its LaTeX spelling (after escaping), so that the
+#: tables and captions compile with pdfLaTeX too.
+LATEX_UNICODE = {"Δ": r"$\Delta$", "−": r"$-$", "–": "--", "—": "---", "½": "1/2",
+                 "≥": r"$\geq$", "≤": r"$\leq$", "×": r"$\times$", "±": r"$\pm$",
+                 "μ": r"$\mu$", "σ": r"$\sigma$", "’": "'", "′": "'", "≈": r"$\approx$",
+                 "→": r"$\rightarrow$"}
+
+
 def latex_escape(text: str) -> str:
-    """Escape LaTeX's special characters in plain text."""
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+    """Escape LaTeX's special characters in plain text (and spell its few Unicode symbols)."""
+    out = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+    for char, tex in LATEX_UNICODE.items():
+        out = out.replace(char, tex)
+    return out
 
 
 def format_value(value) -> str:

@@ -43,7 +43,8 @@ def register(sub) -> None:
 
     p = sub.add_parser(
         "report", help="figures and tables for a paper",
-        description="Draw every figure (PDF and 300 dpi PNG) and table (CSV and LaTeX) "
+        description="Draw every figure (PDF and 300 dpi PNG, with its caption in Markdown "
+        "and LaTeX) and table (CSV and LaTeX) "
         "from stored results alone, analysing first where the analysis is missing. DIR "
         "is one experiment directory or a parent of several; writes DIR/figures and "
         "DIR/tables.",
@@ -55,6 +56,10 @@ def register(sub) -> None:
                    help="exit with status 2 (drawing nothing) unless every run of every "
                    "experiment is stored as ok; by default an incomplete sweep is drawn and "
                    "its figures and tables are marked 'incomplete: K of N runs'")
+    p.add_argument("--document", action="store_true",
+                   help="also write DIR/results.md and a standalone DIR/results.html (images "
+                   "embedded): every figure with its caption, the key tables, the sensitivity "
+                   "ranking, the tipping points and a methods paragraph from the manifests")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(
@@ -145,11 +150,15 @@ def cmd_report(args) -> int:
 
     with Progress("report", unit="experiment") as bar:
         result = build_report(args.dir, seed=args.seed,
-                              require_complete=args.require_complete, progress=bar.step)
+                              require_complete=args.require_complete, progress=bar.step,
+                              document=args.document)
     for line in result.warnings:
         sys.stderr.write(f"relsim: warning: {line}\n")
-    print(f"wrote {len(result.figures) // 2} figures (PDF and PNG) to {result.figure_dir}")
+    print(f"wrote {len(result.figures) // 2} figures (PDF and PNG) with captions (Markdown "
+          f"and LaTeX) to {result.figure_dir}")
     print(f"wrote {len(result.tables)} tables to {result.table_dir}")
+    for path in result.document:
+        print(f"wrote the results document {path}")
     return 0
 
 

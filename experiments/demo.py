@@ -308,12 +308,13 @@ def run_study(files: list[Path], out: Path, *, workers: int | None = None,
                      f"chaos x complex_share in tipping_map_relationship_value_{OUTPUT}.csv")
     lines += _sobol_summary(exps[SOBOL_FILE], out)
     lines += paired_sd_lines(exps[CHAOS_FILE], out)
-    result = build_report(out, seed=ANALYSIS_SEED)
+    result = build_report(out, seed=ANALYSIS_SEED, document=True)
     for line in result.warnings:
         sys.stderr.write(f"relsim: warning: {line}\n")
     elapsed = time.perf_counter() - started
     lines.append(f"Figures: {len(result.figures) // 2} as PDF and 300 dpi PNG in "
                  f"{result.figure_dir}; tables (CSV and LaTeX) in {result.table_dir}")
+    lines += [f"Results document: {p}" for p in result.document]
     budget = "" if elapsed <= TIME_BUDGET_S else f" (over the {TIME_BUDGET_S:.0f} s budget)"
     lines.append(f"Done in {elapsed:.0f} s{budget}.")
     text = "\n".join(lines)

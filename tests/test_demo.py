@@ -87,7 +87,10 @@ def test_demo_pipeline_writes_summary_figures_and_tables(tmp_path, capsys):
         assert fragment.lower() in text.lower(), fragment
     figures = out / "figures"
     assert len(list(figures.glob("*.png"))) >= 10
+    for png in figures.glob("*.png"):  # every figure has its caption
+        assert (figures / f"{png.stem}.caption.md").stat().st_size > 100, png.name
     assert (out / "tables").is_dir()
+    assert "vicious_cycle" in (out / "results.html").read_text()  # the results document
     assert "=== relsim demo: summary ===" in (out / demo.SUMMARY_FILE).read_text()
     analysis = out / "demo-chaos" / "analysis"
     for stem in ("delta_relationship_value_profit", "delta_relationship_value_sacred_profit",

@@ -209,8 +209,9 @@ def test_tipping_map_draws_the_zero_line_only_when_cells_agree():
     texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert fg.sign_agreement(noise.reshape(side, side),
                              fg.smoothed_surface(noise.reshape(side, side))) < 0.8
-    assert any(t.startswith("no Δ = 0 line") for t in texts)
-    assert any("design rows" in t for t in texts)
+    assert not fig.axes[0].collections[1:]  # no contour drawn
+    assert any(n.startswith("no supported sign change") for n in _notes(fig.axes[0]))
+    assert any("pairs in the cell" in t for t in texts)  # levels: thin = few pairs
 
 
 def test_sobol_bars_keep_the_axis_and_write_outliers():
@@ -222,8 +223,11 @@ def test_sobol_bars_keep_the_axis_and_write_outliers():
     ax = fig.axes[0]
     assert ax.get_xlim() == fg.SOBOL_XLIM
     texts = [t.get_text() for t in ax.texts]
-    assert "ST 3.35 ±9.7 →" in texts and "S1 -0.30 ±0.6 ←" in texts
-    assert ax.get_title().startswith("Mean lead time (days), sacred")
+    assert "ST = 3.35 ± 9.7 (right of the axis)" in texts
+    assert "S1 = -0.30 ± 0.6 (left of the axis)" in texts
+    assert ax.get_title() == "Mean lead time, sacred"  # short: the detail is in the caption
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "CI beyond the axis" in legend  # the caret is explained by its own marker
 
 
 def test_relationship_scatter_uses_robust_limits_and_says_so():
@@ -237,13 +241,20 @@ def test_relationship_scatter_uses_robust_limits_and_says_so():
     fig = fg.relationship_vs_factor(rows, "f", "delta_profit", tip)
     ax = fig.axes[0]
     assert ax.get_ylim()[1] < 20
-    texts = [t.get_text() for t in ax.texts]
-    assert any("5 of 400 design points outside the axis" in t for t in texts)
+    notes = " ".join(_notes(ax))
+    assert "5 of 400 design points outside the axis" in notes
+    # The interval [0.8, 1.0] reaches the edge of the range: not a supported crossing.
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert any("extends past the range" in t for t in legend)
-    assert "tipping point estimate" in legend
+    assert "tipping point estimate" not in legend and "no supported sign change" in notes
     fig = fg.relationship_vs_factor(rows, "f", "delta_profit", pd.Series({"threshold": np.nan}))
-    assert any("no tipping point" in t.get_text() for t in fig.axes[0].texts)
+    assert "no supported sign change" in " ".join(_notes(fig.axes[0]))
+
+
+def _notes(ax) -> list[str]:
+    """Texts of the notes written inside the axes (AnchoredText boxes)."""
+    from matplotlib.offsetbox import AnchoredText
+
+    return [c.txt.get_text() for c in ax.get_children() if isinstance(c, AnchoredText)]
 
 
 def test_series_figures_label_warmup_window_and_bands():
@@ -258,6 +269,16 @@ def test_series_figures_label_warmup_window_and_bands():
     assert fg.otd_title(None) == "On-time delivery, rolling 20-day"
     assert any("share of need hidden" in ax.get_ylabel() for ax in fig.axes)
     fig = fg.channel_mix(series, warmup=30)
-    assert all(len(ax.collections) >= 4 for ax in fig.axes)  # one band per channel
+    time_axes = fig.axes[:2]
+    for ax in time_axes:  # four channels, each its own colour, line style and marker
+        lines = [ln for ln in ax.get_lines() if ln.get_label() in fg.CHANNELS]
+        assert len(lines) == 4
+        assert len({ln.get_linestyle() for ln in lines}) == 4
+        assert len({ln.get_marker() for ln in lines}) == 4
     fig = fg.sales_time(series, warmup=30)
-    assert fig.axes[0].get_ylabel() == "sales team hours per day"
+    assert fig.axes[0].get_ylabel() == "sales team\n(hours/day)"
+    fire = [ax for ax in fig.axes if ax.get_title().startswith("Firefighting")]
+    assert len(fire) == 1 and fire[0].get_ylabel() == "firefighting\n(hours/day)"
+    # The synthetic relationship runs lobby 8 h and apologise 3 h a day: 11 h on its axis.
+    relationship = [ln for ln in fire[0].get_lines() if ln.get_label() == "relationship"][0]
+    assert abs(np.mean(relationship.get_ydata()[40:]) - 11.0) < 1.0
