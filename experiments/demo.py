@@ -71,12 +71,31 @@ FIRM_VIEWS = ("relationship_value", "relationship_value_sacred")
 
 
 def sign_change_bracket(rows: pd.DataFrame, factor: str) -> tuple[float, float] | None:
-    """Return the first pair of adjacent grid levels where the mean changes sign."""
+    """The narrowest pair of levels around the first sign change whose signs are resolved.
+
+    Walks the levels in order; the bracket runs from the last level whose 95% interval
+    excludes zero with the starting sign to the first later level whose interval excludes
+    zero with the other sign. Levels whose interval spans zero lie inside the bracket, so
+    a bisection started on it finds the paired values of opposite signs at its ends.
+    Without interval columns, adjacent levels whose means differ in sign. None when no
+    resolved sign change exists.
+    """
     data = rows.dropna(subset=["mean"]).sort_values(factor)
     x, m = data[factor].to_numpy(float), data["mean"].to_numpy(float)
-    for i in range(len(x) - 1):
-        if np.sign(m[i]) != np.sign(m[i + 1]) and m[i] != 0.0:
-            return float(x[i]), float(x[i + 1])
+    if not {"ci_low", "ci_high"} <= set(data.columns):
+        for i in range(len(x) - 1):
+            if np.sign(m[i]) != np.sign(m[i + 1]) and m[i] != 0.0:
+                return float(x[i]), float(x[i + 1])
+        return None
+    lo, hi = data["ci_low"].to_numpy(float), data["ci_high"].to_numpy(float)
+    sign = np.where(lo > 0, 1, np.where(hi < 0, -1, 0))
+    start = None
+    for i, s in enumerate(sign):
+        if s == 0:
+            continue
+        if start is not None and s != sign[start]:
+            return float(x[start]), float(x[i])
+        start = i
     return None
 
 

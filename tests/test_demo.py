@@ -104,3 +104,14 @@ def test_sign_change_bracket():
     rows = pd.DataFrame({"x": [0.0, 0.5, 1.0, 1.5], "mean": [-2.0, -1.0, 3.0, 4.0]})
     assert demo.sign_change_bracket(rows, "x") == (0.5, 1.0)
     assert demo.sign_change_bracket(rows.assign(mean=[1, 2, 3, 4]), "x") is None
+
+
+def test_sign_change_bracket_spans_levels_whose_sign_is_not_resolved():
+    # The demo's case: +1 [-18, 20] at 0.25 lies between resolved +21 and -42.
+    rows = pd.DataFrame({"x": [0.0, 0.125, 0.25, 0.375, 0.5],
+                         "mean": [35.0, 21.0, 1.0, -42.0, -72.0],
+                         "ci_low": [18.0, 6.0, -18.0, -68.0, -99.0],
+                         "ci_high": [53.0, 36.0, 20.0, -16.0, -44.0]})
+    assert demo.sign_change_bracket(rows, "x") == (0.125, 0.375)
+    unresolved = rows.assign(ci_low=rows["mean"] - 100, ci_high=rows["mean"] + 100)
+    assert demo.sign_change_bracket(unresolved, "x") is None
