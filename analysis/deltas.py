@@ -174,33 +174,10 @@ def paired_deltas(
         ValueError: If a regime is absent, or paired runs do not share their seed (the
             comparison would not be under common random numbers).
     """
-    ok = ok_runs(runs)
-    present = set(runs["regime"].unique())
-    for regime in (regime_a, regime_b):
-        if regime not in present:
-            raise ValueError(
-                f"compared regime '{regime}' has no stored runs (regimes present: "
-                f"{', '.join(sorted(present)) or 'none'})"
-            )
-    cols = PAIR_KEYS + (["seed"] if "seed" in ok.columns else []) + list(outputs)
-    a = ok[ok["regime"] == regime_a][cols]
-    b = ok[ok["regime"] == regime_b][cols]
-    merged = a.merge(b, on=PAIR_KEYS, suffixes=("_a", "_b"), how="inner")
-    if "seed" in ok.columns:
-        mismatch = merged["seed_a"] != merged["seed_b"]
-        if mismatch.any():
-            first = merged[mismatch].iloc[0]
-            raise ValueError(
-                f"paired runs of '{regime_a}' and '{regime_b}' have different seeds "
-                f"(row {int(first['row'])}, replicate {int(first['replicate'])}): the "
-                "comparison needs common random numbers"
-            )
-    out = merged[PAIR_KEYS].copy()
-    if "seed" in ok.columns:
-        out["seed"] = merged["seed_a"].to_numpy()
-    for o in outputs:
-        out[delta_name(o)] = merged[f"{o}_a"].to_numpy(float) - merged[f"{o}_b"].to_numpy(float)
-    return out.sort_values(PAIR_KEYS).reset_index(drop=True)
+    pair = Difference(V1_NAME, "compare", {regime_a: 1.0, regime_b: -1.0},
+                      (regime_a, regime_b), f"{regime_a} − {regime_b}")
+    out = paired_differences(runs, pair, outputs)
+    return out.rename(columns={pair.column(o): delta_name(o) for o in outputs})
 
 
 def t_interval(values: np.ndarray, level: float = CI_LEVEL) -> tuple[float, float, float]:
