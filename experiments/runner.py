@@ -267,15 +267,22 @@ class Chunker:
         self.seconds_per_run: float | None = None
         self._next = 0
         self._last = 0
+        self._seconds = 0.0
+        self._runs = 0.0
 
     def observe(self, runs: int, seconds: float) -> None:
-        """Update the estimate of seconds per run with a finished chunk."""
+        """Update the estimate of seconds per run with a finished chunk.
+
+        The estimate is a moving average weighted by runs: each chunk discounts what came
+        before by ``ESTIMATE_WEIGHT``, and a chunk counts in proportion to its runs, so the
+        first one-run chunks (which also carry a chunk's fixed costs) do not hold the
+        estimate of a cheap model high once large chunks have been timed.
+        """
         if runs <= 0:
             return
-        latest = seconds / runs
-        old = self.seconds_per_run
-        self.seconds_per_run = latest if old is None else (
-            (1 - ESTIMATE_WEIGHT) * old + ESTIMATE_WEIGHT * latest)
+        self._seconds = (1 - ESTIMATE_WEIGHT) * self._seconds + seconds
+        self._runs = (1 - ESTIMATE_WEIGHT) * self._runs + runs
+        self.seconds_per_run = self._seconds / self._runs
 
     def size(self) -> int:
         """Runs in the next chunk."""
