@@ -6,6 +6,11 @@ runs), on the chosen executor, writing each finished chunk as one atomic part fi
 Memory stays flat: chunks are produced lazily, only a bounded number is in flight, and
 results go to disk as they arrive.
 
+For cheap models the dispatch is the run time, so a chunk travels as columns (a `Batch`:
+run keys, the factors' values, the regimes' overrides; each run's parameter dict and seed
+are made in the worker that runs it) and comes back as columns (a `BatchResult`), which
+become the part's Arrow table directly: no Python object per run on either side.
+
 Run seeds come from `experiments.seeds.run_seed(master, row, replicate)`, so the runs
 table is identical (apart from ``wall_s`` and ``session``) whatever the executor, worker
 count, shard split or number of resumptions. Regimes of one (row, replicate) share the
