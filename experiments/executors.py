@@ -5,10 +5,11 @@ function and an iterator of chunks, keeps a bounded number of chunks in flight (
 stays flat however long the sweep) and yields ``(chunk, result, error)`` as chunks finish.
 Results do not depend on the executor: run seeds come from ``experiments.seeds``.
 
-Chunks are lists (of runs). When a worker process dies while chunks are in flight (the
-model called ``os._exit``, crashed, or was killed by the out-of-memory killer), the
-executor starts a fresh worker and reruns the chunks that were in flight one run at a
-time, one run in flight, so the run that kills its worker is found: it gets one more
+Chunks are sequences of runs that slice like lists (a list, or the runner's `Batch`).
+When a worker process dies while chunks are in flight (the model called ``os._exit``,
+crashed, or was killed by the out-of-memory killer), the executor starts a fresh worker
+and reruns the chunks that were in flight one run at a time, one run in flight, so the
+run that kills its worker is found: it gets one more
 try, and if its worker dies again it comes back with a `WorkerDied` error (the runner
 records it as failed, ``worker died``) and the sweep goes on.
 
@@ -283,8 +284,8 @@ class ProcessExecutor(Executor):
     def _isolate(self, fn: Callable[[Any], Any], chunks: list[Any]) -> Iterator[Outcome]:
         """Rerun lost chunks one run at a time, alone, to find the run that kills workers."""
         for chunk in chunks:
-            for item in chunk:
-                single = [item]
+            for i in range(len(chunk)):
+                single = chunk[i:i + 1]
                 for attempt in range(1 + WORKER_DEATH_RETRIES):
                     try:
                         future = self._pool.submit(fn, single)
@@ -400,8 +401,9 @@ class DaskExecutor(Executor):
         """Rerun a chunk whose workers died one run at a time to find the killing run."""
         from distributed import wait as dask_wait
 
-        for item in chunk:
-            future = self.client.submit(fn, [item], pure=False)
+        for i in range(len(chunk)):
+            single = chunk[i:i + 1]
+            future = self.client.submit(fn, single, pure=False)
             idle_since = None
             while True:
                 try:
@@ -413,7 +415,7 @@ class DaskExecutor(Executor):
             if _killed_worker(error):
                 error = WorkerDied(f"{_death_message([], 'on every Dask worker that tried')} "
                                    f"[Dask: {error}]")
-            yield [item], result, error
+            yield single, result, error
 
     def close(self) -> None:  # noqa: D102
         if self._own_client:

@@ -6,6 +6,11 @@ runs), on the chosen executor, writing each finished chunk as one atomic part fi
 Memory stays flat: chunks are produced lazily, only a bounded number is in flight, and
 results go to disk as they arrive.
 
+For cheap models the dispatch is the run time, so a chunk travels as columns (a `Batch`:
+run keys, the factors' values, the regimes' overrides; each run's parameter dict and seed
+are made in the worker that runs it) and comes back as columns (a `BatchResult`), which
+become the part's Arrow table directly: no Python object per run on either side.
+
 Run seeds come from `experiments.seeds.run_seed(master, row, replicate)`, so the runs
 table is identical (apart from ``wall_s`` and ``session``) whatever the executor, worker
 count, shard split or number of resumptions. Regimes of one (row, replicate) share the
@@ -53,18 +58,25 @@ from relsim.experiments.store import (
     ResultStore,
     RunKey,
 )
-from relsim.experiments.worker import ChunkResult, RunRecord, Task, run_chunk
+from relsim.experiments.worker import Batch, BatchResult, Task, run_batch
 
 #: Aim for chunks of about this much compute: long enough that dispatch and the part
 #: write are negligible, short enough that a kill loses little work.
 CHUNK_TARGET_S = 2.0
-#: Upper bound of runs per chunk (and per part file).
-CHUNK_MAX_RUNS = 256
-#: Chunks per worker the remaining work is split into at least, to balance the tail.
+#: Upper bound of runs per chunk (and per part file). A chunk travels as columns (a
+#: `Batch`: a few bytes per run), so this only bounds a part file's size.
+CHUNK_MAX_RUNS = 8192
+#: Chunks per worker the remaining work is split into at least, to balance the tail...
 TAIL_CHUNKS_PER_WORKER = 2
-#: A chunk holds at most this many times the runs of the previous one (a gradual ramp-up,
-#: so a sweep that fails everywhere is stopped by ``max_failures`` after few runs).
+#: ...but not into chunks of less than this much work (a cheap model's sweep would
+#: otherwise end in a long series of ever smaller parts, each paying dispatch and a write).
+MIN_CHUNK_S = 0.1
+#: With ``max_failures``, a chunk holds at most this many times the runs of the previous
+#: one (a gradual ramp-up, so a sweep that fails everywhere is stopped after few runs).
 CHUNK_GROWTH = 2
+#: The same bound without ``max_failures``: a fast ramp-up that still lets the estimate
+#: of seconds per run settle before chunks are large.
+CHUNK_GROWTH_FAST = 8
 #: Weight of the newest chunk in the running estimate of seconds per run.
 ESTIMATE_WEIGHT = 0.3
 #: Prefix of a parameter column whose name is also an output's.
@@ -213,36 +225,80 @@ class TaskFactory:
         return Task(row, rep, regime, run_seed(self.exp.seed, row, rep), params)
 
 
+class BatchFactory:
+    """Builds the `Batch` of a list of run keys from the experiment and its design."""
+
+    def __init__(self, exp: Experiment, design: pd.DataFrame) -> None:
+        self.exp = exp
+        self._names = tuple(exp.factor_names)
+        self._columns = [design[n].to_numpy() for n in self._names]
+        self._tasks = TaskFactory(exp, design) if exp.axes else None
+
+    def __call__(self, keys: list[RunKey]) -> Batch:
+        """The batch of ``keys`` (row-major order, as `run_keys` gives them)."""
+        rows, reps, regimes = (list(c) for c in zip(*keys, strict=True)) if keys \
+            else ([], [], [])
+        batch = Batch(rows, reps, regimes, self.exp.seed)
+        if self._tasks is not None:  # axis coordinates resolve per run
+            tasks = [self._tasks(k) for k in keys]
+            batch.params = [t.params for t in tasks]
+            batch.recorded = [t.recorded for t in tasks]
+            return batch
+        batch.fixed = dict(self.exp.params)
+        batch.names = self._names
+        batch.values = [_column_values(column, rows) for column in self._columns]
+        batch.overrides = {r: dict(self.exp.regimes[r]) for r in dict.fromkeys(regimes) if r}
+        return batch
+
+
+def _column_values(column: Any, rows: list[int]) -> list[Any]:
+    """The design column's values at ``rows`` as plain Python values (as `_py` gives)."""
+    picked = column[rows]
+    if picked.dtype == object:
+        return [_py(v) for v in picked]
+    return picked.tolist()
+
+
 class Chunker:
     """Cuts pending run keys into chunks sized from the observed seconds per run."""
 
     def __init__(self, keys: list[RunKey], workers: int, target_s: float = CHUNK_TARGET_S,
-                 max_runs: int = CHUNK_MAX_RUNS) -> None:
+                 max_runs: int = CHUNK_MAX_RUNS, growth: float = CHUNK_GROWTH_FAST) -> None:
         self.keys = keys
         self.workers = max(workers, 1)
         self.target_s = target_s
         self.max_runs = max_runs
+        self.growth = growth
         self.seconds_per_run: float | None = None
         self._next = 0
         self._last = 0
+        self._seconds = 0.0
+        self._runs = 0.0
 
     def observe(self, runs: int, seconds: float) -> None:
-        """Update the estimate of seconds per run with a finished chunk."""
+        """Update the estimate of seconds per run with a finished chunk.
+
+        The estimate is a moving average weighted by runs: each chunk discounts what came
+        before by ``ESTIMATE_WEIGHT``, and a chunk counts in proportion to its runs, so the
+        first one-run chunks (which also carry a chunk's fixed costs) do not hold the
+        estimate of a cheap model high once large chunks have been timed.
+        """
         if runs <= 0:
             return
-        latest = seconds / runs
-        old = self.seconds_per_run
-        self.seconds_per_run = latest if old is None else (
-            (1 - ESTIMATE_WEIGHT) * old + ESTIMATE_WEIGHT * latest)
+        self._seconds = (1 - ESTIMATE_WEIGHT) * self._seconds + seconds
+        self._runs = (1 - ESTIMATE_WEIGHT) * self._runs + runs
+        self.seconds_per_run = self._seconds / self._runs
 
     def size(self) -> int:
         """Runs in the next chunk."""
         remaining = len(self.keys) - self._next
         if self.seconds_per_run is None:
             return 1
-        by_time = self.target_s / max(self.seconds_per_run, 1e-9)
-        by_tail = math.ceil(remaining / (self.workers * TAIL_CHUNKS_PER_WORKER))
-        by_growth = max(self._last, 1) * CHUNK_GROWTH
+        per_run = max(self.seconds_per_run, 1e-9)
+        by_time = self.target_s / per_run
+        by_tail = max(math.ceil(remaining / (self.workers * TAIL_CHUNKS_PER_WORKER)),
+                      min(MIN_CHUNK_S, self.target_s) / per_run)
+        by_growth = max(self._last, 1) * self.growth
         return int(max(1, min(by_time, by_tail, by_growth, self.max_runs)))
 
     def __iter__(self) -> Iterator[list[RunKey]]:
@@ -253,51 +309,57 @@ class Chunker:
             self._next += n
 
 
-def records_table(tasks: list[Task], records: list[RunRecord],
-                  params: dict[str, tuple[str, pa.DataType]], outputs: list[str],
-                  defaults: dict[str, Any], session: str = "") -> pa.Table:
+def batch_table(batch: Batch, result: BatchResult,
+                params: dict[str, tuple[str, pa.DataType]], outputs: list[str],
+                defaults: dict[str, Any], session: str = "") -> pa.Table:
     """One chunk's runs as an Arrow table with the runs-table schema.
 
     The bookkeeping columns come last: ``status``, ``error`` (one line), ``wall_s``,
     ``session`` (the id of the sweep session that computed the run) and ``traceback``
     (the full traceback of a failed run, else empty).
     """
-    cols: dict[str, list[Any]] = {
-        "row": [r.row for r in records], "replicate": [r.replicate for r in records],
-        "regime": [r.regime for r in records], "seed": [r.seed for r in records],
-    }
+    n = len(batch)
+    cols: dict[str, list[Any]] = {"row": batch.rows, "replicate": batch.replicates,
+                                  "regime": batch.regimes, "seed": result.seeds}
     fields = [pa.field("row", pa.int64()), pa.field("replicate", pa.int64()),
               pa.field("regime", pa.string()), pa.field("seed", pa.int64())]
     for name, (column, kind) in params.items():
-        values = [t.params.get(name, t.recorded.get(name, defaults.get(name))) for t in tasks]
-        cols[column] = [str(v) if kind == pa.string() and v is not None else v for v in values]
+        values = batch.column(name, defaults.get(name))
+        if kind == pa.string():
+            values = [str(v) if v is not None else v for v in values]
+        cols[column] = values
         fields.append(pa.field(column, kind))
+    missing: list[float] | None = None
     for name in outputs:
-        cols[name] = [r.outputs.get(name, math.nan) for r in records]
+        values = result.outputs.get(name)
+        if values is None:
+            values = missing = missing or [math.nan] * n
+        cols[name] = values
         fields.append(pa.field(name, pa.float64()))
-    cols["status"] = [r.status for r in records]
-    cols["error"] = [r.error for r in records]
-    cols["wall_s"] = [r.wall_s for r in records]
-    cols["session"] = [session] * len(records)
-    cols["traceback"] = [r.traceback for r in records]
+    cols["status"] = result.status
+    cols["error"] = result.error
+    cols["wall_s"] = result.wall_s
+    cols["session"] = [session] * n
+    cols["traceback"] = result.traceback
     fields += [pa.field("status", pa.string()), pa.field("error", pa.string()),
                pa.field("wall_s", pa.float64()), pa.field("session", pa.string()),
                pa.field("traceback", pa.string())]
     return pa.table(cols, schema=pa.schema(fields))
 
 
-def series_frame(records: list[RunRecord]) -> pd.DataFrame | None:
+def batch_series(batch: Batch, result: BatchResult) -> pd.DataFrame | None:
     """The chunk's daily series with key columns added, or None."""
+    if result.series is None:
+        return None
     frames = []
-    for r in records:
-        if r.series is None:
+    for i, series in enumerate(result.series):
+        if series is None:
             continue
-        frame = r.series if isinstance(r.series, pd.DataFrame) else pd.DataFrame(r.series)
+        frame = series if isinstance(series, pd.DataFrame) else pd.DataFrame(series)
         frame = frame.copy()
-        for i, (name, value) in enumerate(zip((*KEY, "seed"),
-                                              (r.row, r.replicate, r.regime, r.seed),
-                                              strict=True)):
-            frame.insert(i, name, value)
+        key = (batch.rows[i], batch.replicates[i], batch.regimes[i], result.seeds[i])
+        for j, (name, value) in enumerate(zip((*KEY, "seed"), key, strict=True)):
+            frame.insert(j, name, value)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else None
 
@@ -349,14 +411,13 @@ class SweepSummary:
         return 0 if self.failed == 0 and self.invalid == 0 and self.pending == 0 else 1
 
 
-def _failed_records(tasks: list[Task], error: BaseException) -> list[RunRecord]:
+def _failed_result(batch: Batch, error: BaseException) -> BatchResult:
+    """Every run of a chunk failed because its executor did (or its worker died)."""
     if isinstance(error, WorkerDied):
-        text, trace = str(error), ""
-    else:
-        text = f"executor error: {type(error).__name__}: {error}"
-        trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    return [RunRecord(t.row, t.replicate, t.regime, t.seed, STATUS_FAILED, text, 0.0,
-                      traceback=trace) for t in tasks]
+        return BatchResult.failed(batch, str(error))
+    text = f"executor error: {type(error).__name__}: {error}"
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return BatchResult.failed(batch, text, trace)
 
 
 def parse_max_failures(text: str | float | None) -> float | None:
@@ -454,7 +515,8 @@ def sweep(experiment: Experiment | str | Path, out: str | Path = DEFAULT_OUT, *,
             with make_executor(executor, workers, scheduler, quiet=not progress,
                                preload=exp.model.split(":")[0]) as ex:
                 session.update(ex.describe())
-                chunker = Chunker(plan.pending, ex.workers, chunk_target_s, max_chunk_runs)
+                chunker = Chunker(plan.pending, ex.workers, chunk_target_s, max_chunk_runs,
+                                  CHUNK_GROWTH if limit is not None else CHUNK_GROWTH_FAST)
                 _execute(exp, plan, ex, chunker, session, errors, first, progress, timeout,
                          limit)
                 session.update(ex.describe())  # worker restarts
@@ -559,39 +621,42 @@ def _execute(exp: Experiment, plan: _Plan, ex: Any, chunker: Chunker,
              session: dict[str, Any], errors: Counter[str], first: list[str], progress: bool,
              timeout_s: float | None = None, max_failures: float | None = None) -> None:
     """Run the pending runs chunk by chunk, writing each finished chunk as one part."""
-    make_task = TaskFactory(exp, plan.design)
+    make_batch = BatchFactory(exp, plan.design)
     reserved = frozenset(RESERVED_COLUMNS) | frozenset(c for c, _ in plan.params.values())
-    run = partial(run_chunk, exp.model, series=exp.series, reserved=reserved,
+    run = partial(run_batch, exp.model, series=exp.series, reserved=reserved,
                   timeout_s=timeout_s, checked=frozenset(exp.outputs) if exp.outputs else None,
                   undefined=undefined_outputs(exp))
-    chunks = ([make_task(k) for k in keys] for keys in chunker)
+    defaults = exp.defaults or {}
+    batches = (make_batch(keys) for keys in chunker)
     with _progress(len(plan.pending), progress, exp.name) as bar:  # after workers started
-        for tasks, result, error in ex.imap_unordered(run, chunks):
+        for batch, result, error in ex.imap_unordered(run, batches):
             if isinstance(error, BrokenExecutor | KeyboardInterrupt):
                 raise error
             if error is not None and not isinstance(error, Exception):
                 raise SweepAborted(f"a worker stopped: {type(error).__name__}: {error}")
             if error is not None:
-                result = ChunkResult(_failed_records(tasks, error), 0.0)
-            records = result.records
-            for name in (n for r in records for n in r.outputs):
+                result = _failed_result(batch, error)
+            for name in result.outputs:
                 if name not in plan.outputs:
                     plan.outputs.append(name)
-            table = records_table(tasks, records, plan.params, plan.outputs,
-                                  exp.defaults or {}, session.get("id", ""))
-            plan.store.write_part(table, [(t.row, t.replicate, t.regime) for t in tasks],
-                                  series_frame(records))
-            chunker.observe(len(records), result.compute_s)
-            failed = [r for r in records if r.status != STATUS_OK]
-            errors.update(r.error[:ERROR_GROUP_CHARS] for r in failed)
-            for r in failed:
-                if len(first) < MAX_ERRORS_SHOWN and not any(r.error in f for f in first):
-                    first.append(f"row {r.row}, replicate {r.replicate}"
-                                 f"{f', regime {r.regime}' if r.regime else ''}: {r.error}")
-            session["runs"] += len(records)
-            session["failed"] += sum(r.status == STATUS_FAILED for r in failed)
-            session["invalid"] += sum(r.status != STATUS_FAILED for r in failed)
-            bar.update(len(records))
+            table = batch_table(batch, result, plan.params, plan.outputs, defaults,
+                                session.get("id", ""))
+            plan.store.write_part(table, batch.keys(), batch_series(batch, result))
+            n = len(batch)
+            chunker.observe(n, result.compute_s)
+            bad = [i for i, status in enumerate(result.status) if status != STATUS_OK]
+            errors.update(result.error[i][:ERROR_GROUP_CHARS] for i in bad)
+            for i in bad:
+                text = result.error[i]
+                if len(first) < MAX_ERRORS_SHOWN and not any(text in f for f in first):
+                    regime = batch.regimes[i]
+                    first.append(f"row {batch.rows[i]}, replicate {batch.replicates[i]}"
+                                 f"{f', regime {regime}' if regime else ''}: {text}")
+            failed = sum(result.status[i] == STATUS_FAILED for i in bad)
+            session["runs"] += n
+            session["failed"] += failed
+            session["invalid"] += len(bad) - failed
+            bar.update(n)
             bar.set_postfix(failed=session["failed"] + session["invalid"], refresh=False)
             stop = _too_many_failures(max_failures, session["failed"] + session["invalid"],
                                       session["runs"], len(plan.pending))

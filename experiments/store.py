@@ -296,9 +296,15 @@ class ResultStore:
         """Key and status of every stored row, with its part file and the file's mtime."""
         frames = []
         for part in self.parts():
-            t = self.read_part(part, [*KEY, "status"]).to_pandas()
-            t["part"] = part.name
-            t["mtime"] = part.stat().st_mtime_ns
+            signature = _signature(part)
+            t = _SCANNED.get(signature)
+            if t is None:  # each version of a part is read once per process
+                t = self.read_part(part, [*KEY, "status"]).to_pandas()
+                t["part"] = part.name
+                t["mtime"] = signature[1]
+                if len(_SCANNED) >= MAX_SCANNED:
+                    _SCANNED.clear()
+                _SCANNED[signature] = t
             frames.append(t)
         if not frames:
             return pd.DataFrame({"row": [], "replicate": [], "regime": [], "status": [],
@@ -351,19 +357,23 @@ class ResultStore:
         scan = self.scan()
         if scan.empty:
             return 0
-        best = _best_rows(scan)
-        keep = set(zip(best["part"], best["row"], best["replicate"], best["regime"],
-                       strict=True))
-        losing = {p for p, n in scan.groupby("part").size().items()
-                  if n != int((best["part"] == p).sum())}
+        if scan.duplicated(list(KEY)).any():
+            best = _best_rows(scan)
+            keep = set(zip(best["part"], best["row"], best["replicate"], best["regime"],
+                           strict=True))
+            losing = {p for p, n in scan.groupby("part").size().items()
+                      if n != int((best["part"] == p).sum())}
+        else:  # one row per key already (the usual case): only columns may differ
+            keep, losing = None, set()
         removed = 0
         schema = self.unified_schema()
         for part in self.parts():
-            if part.name not in losing and pq.read_schema(part).remove_metadata().equals(schema):
+            if part.name not in losing and _schema_of(part).remove_metadata().equals(schema):
                 continue  # nothing to drop, columns already uniform: leave the file alone
             table = self.read_part(part)
             rows = table.select(list(KEY)).to_pylist()
-            mask = [(part.name, r["row"], r["replicate"], r["regime"]) in keep for r in rows]
+            mask = [keep is None or (part.name, r["row"], r["replicate"], r["regime"]) in keep
+                    for r in rows]
             removed += len(mask) - sum(mask)
             if not any(mask):
                 part.unlink()
@@ -375,7 +385,7 @@ class ResultStore:
         """The union of the parts' columns, in first-seen order."""
         fields: dict[str, pa.Field] = {}
         for part in self.parts():
-            for f in pq.read_schema(part):
+            for f in _schema_of(part):
                 if f.name not in fields or pa.types.is_null(fields[f.name].type):
                     fields[f.name] = f
         names = list(fields)
@@ -392,6 +402,25 @@ _VERIFIED: set[tuple[str, int, int]] = set()
 def _signature(path: Path) -> tuple[str, int, int]:
     stat = path.stat()
     return str(path), stat.st_mtime_ns, stat.st_size
+
+
+#: Key and status columns of parts already scanned by this process, by signature (a part
+#: is rewritten by `ResultStore.compact` only through a new file: a new signature).
+_SCANNED: dict[tuple[str, int, int], pd.DataFrame] = {}
+#: Parts whose scans are kept at most (then the cache starts over).
+MAX_SCANNED = 4096
+_SCHEMAS: dict[tuple[str, int, int], pa.Schema] = {}
+
+
+def _schema_of(path: Path) -> pa.Schema:
+    """A part's schema (read once per process and version of the file)."""
+    signature = _signature(path)
+    schema = _SCHEMAS.get(signature)
+    if schema is None:
+        if len(_SCHEMAS) >= MAX_SCANNED:
+            _SCHEMAS.clear()
+        schema = _SCHEMAS[signature] = pq.read_schema(path)
+    return schema
 
 
 def _remember_verified(path: Path) -> None:

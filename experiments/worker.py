@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,6 +207,44 @@ def _release_new_models(registry: dict | None, before: set) -> None:
         registry.pop(key, None)
 
 
+def _run(fn: Callable[..., Any], params: dict[str, Any], seed: int, series: bool,
+         reserved: frozenset[str], timeout_s: float | None, checked: frozenset[str] | None,
+         undefined: frozenset[str]) -> tuple[str, str, float, dict[str, float], Any, str]:
+    """Run the model once: ``(status, error, wall_s, outputs, series, traceback)``.
+
+    ``params`` is the run's own dict (the model may change it). Never raises for an
+    exception of the model.
+    """
+    start = time.perf_counter()
+    frame = None
+    registry = _mesa_registry()
+    before = set(registry) if registry is not None else set()
+    try:
+        try:
+            with time_limit(timeout_s):
+                if series:
+                    result = fn(params, seed, series=True)
+                else:
+                    result = fn(params, seed)
+        except RunTimeout as exc:
+            return (STATUS_FAILED,
+                    f"timeout: the run took longer than {timeout_s:g} s (timeout_s)",
+                    time.perf_counter() - start, {}, None, _traceback_text(exc))
+        if series and isinstance(result, dict):
+            result = dict(result)
+            frame = result.pop(SERIES_KEY, None)
+        outputs, bad = _to_outputs(result, reserved, checked, undefined)
+    except Exception as exc:  # a model failure is data, not a crash of the sweep
+        return (STATUS_FAILED, _error_text(exc), time.perf_counter() - start, {}, None,
+                _traceback_text(exc))
+    finally:
+        _release_new_models(_mesa_registry(), before)
+    if bad:
+        return (STATUS_INVALID, f"non-finite output(s): {', '.join(bad)}"[:MAX_ERROR_CHARS],
+                time.perf_counter() - start, outputs, frame, "")
+    return STATUS_OK, "", time.perf_counter() - start, outputs, frame, ""
+
+
 def run_one(fn: Callable[..., Any], task: Task, series: bool,
             reserved: frozenset[str] = RESERVED, timeout_s: float | None = None,
             checked: frozenset[str] | None = None,
@@ -222,37 +260,10 @@ def run_one(fn: Callable[..., Any], task: Task, series: bool,
         checked: Outputs that must be finite for the run to be ``ok`` (None: all).
         undefined: Outputs that may be NaN (undefined) in an ``ok`` run.
     """
-    start = time.perf_counter()
-    frame = None
-    registry = _mesa_registry()
-    before = set(registry) if registry is not None else set()
-    try:
-        try:
-            with time_limit(timeout_s):
-                if series:
-                    result = fn(dict(task.params), task.seed, series=True)
-                else:
-                    result = fn(dict(task.params), task.seed)
-        except RunTimeout as exc:
-            return RunRecord(task.row, task.replicate, task.regime, task.seed, STATUS_FAILED,
-                             f"timeout: the run took longer than {timeout_s:g} s (timeout_s)",
-                             time.perf_counter() - start, traceback=_traceback_text(exc))
-        if series and isinstance(result, dict):
-            result = dict(result)
-            frame = result.pop(SERIES_KEY, None)
-        outputs, bad = _to_outputs(result, reserved, checked, undefined)
-    except Exception as exc:  # a model failure is data, not a crash of the sweep
-        return RunRecord(task.row, task.replicate, task.regime, task.seed, STATUS_FAILED,
-                         _error_text(exc), time.perf_counter() - start,
-                         traceback=_traceback_text(exc))
-    finally:
-        _release_new_models(_mesa_registry(), before)
-    if bad:
-        return RunRecord(task.row, task.replicate, task.regime, task.seed, STATUS_INVALID,
-                         f"non-finite output(s): {', '.join(bad)}"[:MAX_ERROR_CHARS],
-                         time.perf_counter() - start, outputs, frame)
-    return RunRecord(task.row, task.replicate, task.regime, task.seed, STATUS_OK, "",
-                     time.perf_counter() - start, outputs, frame)
+    status, error, wall, outputs, frame, trace = _run(
+        fn, dict(task.params), task.seed, series, reserved, timeout_s, checked, undefined)
+    return RunRecord(task.row, task.replicate, task.regime, task.seed, status, error, wall,
+                     outputs, frame, trace)
 
 
 def run_chunk(model_ref: str, tasks: list[Task], series: bool = False,
@@ -284,3 +295,169 @@ def run_chunk(model_ref: str, tasks: list[Task], series: bool = False,
         return ChunkResult(records, time.perf_counter() - start)
     records = [run_one(fn, t, series, reserved, timeout_s, checked, undefined) for t in tasks]
     return ChunkResult(records, time.perf_counter() - start)
+
+
+# --------------------------------------------------------------------------- batches
+
+
+@dataclass
+class Batch:
+    """A chunk of runs as columns: what the workers need, with no object per run.
+
+    A run's parameters are built in the worker that runs it, in the same order as
+    ``{**fixed, **factors, **overrides[regime]}``; its seed is
+    ``run_seed(master_seed, row, replicate)``. When ``params`` is given (experiments with
+    ``[axes.*]``, whose coordinates resolve per run), it holds each run's full
+    parameters and ``recorded`` the values stored but not simulated.
+
+    Slicing (``batch[i:j]``) gives the batch of those runs, as for a list of runs.
+    """
+
+    rows: list[int]
+    replicates: list[int]
+    regimes: list[str]
+    master_seed: int
+    fixed: dict[str, Any] = field(default_factory=dict)
+    names: tuple[str, ...] = ()
+    values: list[list[Any]] = field(default_factory=list)
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    params: list[dict[str, Any]] | None = None
+    recorded: list[dict[str, Any]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: slice) -> Batch:
+        """The runs ``index`` (a slice) as a batch."""
+        if not isinstance(index, slice):
+            raise TypeError("a Batch is sliced, not indexed: batch[i:i + 1]")
+        return Batch(self.rows[index], self.replicates[index], self.regimes[index],
+                     self.master_seed, self.fixed, self.names,
+                     [v[index] for v in self.values], self.overrides,
+                     None if self.params is None else self.params[index],
+                     None if self.recorded is None else self.recorded[index])
+
+    def keys(self) -> list[tuple[int, int, str]]:
+        """The run keys ``(row, replicate, regime)``, in order."""
+        return list(zip(self.rows, self.replicates, self.regimes, strict=True))
+
+    def seeds(self) -> list[int]:
+        """The runs' seeds (regimes of one row and replicate share theirs)."""
+        from relsim.experiments.seeds import run_seed
+
+        out: list[int] = []
+        last: tuple[int, int] | None = None
+        seed = 0
+        for key in zip(self.rows, self.replicates, strict=True):
+            if key != last:
+                seed, last = run_seed(self.master_seed, *key), key
+            out.append(seed)
+        return out
+
+    def run_params(self) -> Iterator[dict[str, Any]]:
+        """A new parameter dict per run, in order."""
+        if self.params is not None:
+            yield from (dict(p) for p in self.params)
+            return
+        fixed, names, overrides = self.fixed, self.names, self.overrides
+        columns = zip(*self.values, strict=True) if names else ((),) * len(self.rows)
+        for regime, values in zip(self.regimes, columns, strict=True):
+            params = fixed.copy()
+            for name, value in zip(names, values, strict=True):
+                params[name] = value
+            extra = overrides.get(regime)
+            if extra:
+                params.update(extra)
+            yield params
+
+    def column(self, name: str, default: Any = None) -> list[Any]:
+        """Each run's value of parameter (or recorded value) ``name``, else ``default``."""
+        if self.params is not None:
+            recorded = self.recorded or [{}] * len(self.params)
+            return [p.get(name, r.get(name, default))
+                    for p, r in zip(self.params, recorded, strict=True)]
+        base = self.values[self.names.index(name)] if name in self.names else None
+        fallback = self.fixed.get(name, default)
+        own = {r: self.overrides[r][name] for r in dict.fromkeys(self.regimes)
+               if name in self.overrides.get(r, {})}
+        if not own:
+            return list(base) if base is not None else [fallback] * len(self.rows)
+        return [own[r] if r in own else (base[i] if base is not None else fallback)
+                for i, r in enumerate(self.regimes)]
+
+
+@dataclass
+class BatchResult:
+    """The outcome of a batch as columns, one entry per run in the batch's order.
+
+    ``outputs`` maps each output name (in the order first returned) to its values, NaN
+    where a run did not return it; ``series`` holds each run's series frame (or None),
+    and is None for a sweep without series.
+    """
+
+    seeds: list[int]
+    status: list[str]
+    error: list[str]
+    wall_s: list[float]
+    traceback: list[str]
+    outputs: dict[str, list[float]]
+    series: list[Any] | None
+    compute_s: float
+
+    @classmethod
+    def failed(cls, batch: Batch, message: str, trace: str = "") -> BatchResult:
+        """Every run of ``batch`` failed with ``message``."""
+        n = len(batch)
+        return cls(batch.seeds(), [STATUS_FAILED] * n, [message] * n, [0.0] * n,
+                   [trace] * n, {}, None, 0.0)
+
+
+def run_batch(model_ref: str, batch: Batch, series: bool = False,
+              reserved: frozenset[str] = RESERVED, timeout_s: float | None = None,
+              checked: frozenset[str] | None = None,
+              undefined: frozenset[str] = frozenset()) -> BatchResult:
+    """Run a batch in order; the runs as `run_chunk` would, the results as columns.
+
+    Args:
+        model_ref: ``module:function`` of the simulated function.
+        batch: The runs to do.
+        series: Call the function with ``series=True`` and keep its ``series`` frame.
+        reserved: Column names outputs may not take (run-table columns and parameters).
+        timeout_s: Per-run time limit in seconds (None: no limit).
+        checked: Outputs that must be finite for a run to be ``ok`` (None: all).
+        undefined: Outputs that may be NaN (undefined) in an ``ok`` run.
+    """
+    start = time.perf_counter()
+    try:
+        fn = resolve(model_ref)
+    except Exception as exc:  # e.g. a Dask worker without the model installed
+        return BatchResult.failed(
+            batch, f"cannot load model '{model_ref}' in the worker: {_error_text(exc)}",
+            _traceback_text(exc))
+    seeds = batch.seeds()
+    n = len(seeds)
+    status: list[str] = []
+    error: list[str] = []
+    wall: list[float] = []
+    trace: list[str] = []
+    outs: list[dict[str, float]] = []
+    frames: list[Any] | None = [] if series else None
+    for params, seed in zip(batch.run_params(), seeds, strict=True):
+        s, e, w, o, f, t = _run(fn, params, seed, series, reserved, timeout_s, checked,
+                                undefined)
+        status.append(s)
+        error.append(e)
+        wall.append(w)
+        trace.append(t)
+        outs.append(o)
+        if frames is not None:
+            frames.append(f)
+    names = list(outs[0]) if outs else []
+    if any(list(o) != names for o in outs):  # runs returned different outputs
+        names = list(dict.fromkeys(k for o in outs for k in o))
+        columns = {k: [o.get(k, math.nan) for o in outs] for k in names}
+    else:
+        columns = {k: [o[k] for o in outs] for k in names}
+    assert all(len(c) == n for c in columns.values())
+    return BatchResult(seeds, status, error, wall, trace, columns, frames,
+                       time.perf_counter() - start)

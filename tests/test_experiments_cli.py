@@ -140,7 +140,10 @@ def test_merge_without_shards_is_a_user_error(tmp_path, capsys):
 @pytest.mark.parametrize("how", ["SIGINT to the group (Ctrl-C)", "SIGTERM to the sweep"])
 def test_interrupt_stops_cleanly_and_the_rerun_resumes(how, tmp_path):
     path = tmp_path / "slow.toml"
-    path.write_text(SLOW.replace("samples = 200", "samples = 100"))
+    # 200 runs of 20 ms: the sweep is still running when its second part is written, also
+    # with the large chunks of a cheap model and a loaded machine
+    path.write_text(SLOW.replace("samples = 200", "samples = 100").replace("sleep = 0.01",
+                                                                         "sleep = 0.02"))
     out = tmp_path / "out"
     runs_dir = out / "slow" / "runs"
     proc = subprocess.Popen(sweep_command(path, out), start_new_session=True,

@@ -1,0 +1,155 @@
+"""Columnar chunks (`Batch`): the same runs as one task per run, in fewer and larger parts."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+
+import pytest
+from relsim.experiments.design import build_design
+from relsim.experiments.runner import (
+    BatchFactory,
+    Chunker,
+    TaskFactory,
+    batch_table,
+    param_columns,
+    run_keys,
+)
+from relsim.experiments.spec import load_experiment
+from relsim.experiments.worker import run_batch, run_chunk
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(autouse=True)
+def _test_models_importable(monkeypatch):
+    monkeypatch.syspath_prepend(str(TESTS))
+
+
+REGIMES = """
+[experiment]
+name = "batches"
+model = "sweep_models:flaky"
+design = "grid"
+replicates = 2
+seed = 21
+[params]
+noise = 0.5
+shift = 0.0
+label = "base"
+[factors]
+x1 = {values = [0.0, 0.4, 0.6, 1.0]}
+flag = {values = [true, false]}
+[regimes.a]
+[regimes.b]
+shift = 2
+label = "other"
+"""
+
+AXES = """
+[experiment]
+name = "axes"
+model = "sweep_models:styled"
+design = "grid"
+replicates = 2
+seed = 5
+[params]
+w = 2
+[axes.chaos]
+x = [0.0, 1.0]
+z = [0.0, 0.2]
+[factors]
+chaos = {values = [0.0, 0.5, 1.0]}
+[regimes.rel]
+rel = 1.0
+[regimes.tx]
+rel = 0.0
+"""
+
+
+def _experiment(tmp_path: Path, text: str):
+    path = tmp_path / "exp.toml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    exp = load_experiment(path)
+    return exp, build_design(exp)
+
+
+@pytest.mark.parametrize("text", [REGIMES, AXES], ids=["regimes", "axes"])
+def test_a_batch_holds_the_parameters_seeds_and_stored_values_of_one_task_per_run(tmp_path,
+                                                                                  text):
+    exp, design = _experiment(tmp_path, text)
+    keys = list(run_keys(len(design), exp.replicates, exp.regime_names))
+    tasks = [TaskFactory(exp, design)(k) for k in keys]
+    batch = BatchFactory(exp, design)(keys)
+
+    assert batch.keys() == keys and len(batch) == len(keys)
+    assert batch.seeds() == [t.seed for t in tasks]
+    made = list(batch.run_params())
+    assert made == [t.params for t in tasks]
+    # same values, same types, same key order (a model may iterate over its parameters)
+    assert [[(k, type(v)) for k, v in p.items()] for p in made] == \
+        [[(k, type(v)) for k, v in t.params.items()] for t in tasks]
+    defaults = exp.defaults or {}
+    for name in param_columns(exp):
+        expected = [t.params.get(name, t.recorded.get(name, defaults.get(name))) for t in tasks]
+        assert batch.column(name, defaults.get(name)) == expected, name
+    # a slice is the batch of those runs (how a worker's death is isolated run by run)
+    for i in (0, 3, len(keys) - 1):
+        one = batch[i:i + 1]
+        assert one.keys() == [keys[i]] and list(one.run_params()) == [tasks[i].params]
+        assert one.seeds() == [tasks[i].seed]
+
+
+def test_run_batch_returns_as_columns_what_run_chunk_returns_per_run(tmp_path):
+    exp, design = _experiment(tmp_path, REGIMES)
+    keys = list(run_keys(len(design), exp.replicates, exp.regime_names))
+    tasks = [TaskFactory(exp, design)(k) for k in keys]
+    batch = BatchFactory(exp, design)(keys)
+    records = run_chunk(exp.model, tasks).records
+    result = run_batch(exp.model, batch)
+
+    assert result.status == [r.status for r in records]
+    assert {"ok", "failed"} == set(result.status)  # flaky raises for x1 > 0.5
+    assert result.error == [r.error for r in records]
+    assert result.seeds == [r.seed for r in records]
+    assert list(result.outputs) == ["y"]
+    for got, r in zip(result.outputs["y"], records, strict=True):
+        want = r.outputs.get("y", math.nan)
+        assert got == want or (math.isnan(got) and math.isnan(want))
+    assert all(t.strip().endswith(e.split(": ", 1)[1]) for t, e, s in
+               zip(result.traceback, result.error, result.status, strict=True) if s == "failed")
+
+    params = param_columns(exp)
+    table = batch_table(batch, result, params, ["y"], exp.defaults or {}, "s1")
+    assert table.num_rows == len(keys)
+    assert table.column("label").to_pylist() == [t.params["label"] for t in tasks]
+    assert table.column("flag").to_pylist() == [t.params["flag"] for t in tasks]
+    assert table.column("session").to_pylist() == ["s1"] * len(keys)
+
+
+def test_a_cheap_model_is_swept_in_few_large_chunks():
+    """8,192 runs of 25 us on 2 workers: a handful of parts, not hundreds."""
+    keys = [(i, 0, "") for i in range(8192)]
+    chunker = Chunker(keys, workers=2)
+    sizes = []
+    for chunk in chunker:
+        sizes.append(len(chunk))
+        # a chunk's fixed cost (1 ms) plus 25 us per run, as a worker reports it
+        chunker.observe(len(chunk), 1e-3 + 25e-6 * len(chunk))
+    assert sum(sizes) == 8192
+    assert len(sizes) <= 12, sizes
+    assert max(sizes) >= 2000, sizes
+
+
+def test_an_expensive_model_still_gets_short_chunks_and_a_balanced_tail():
+    """40 ms runs: chunks of about CHUNK_TARGET_S (2 s), the last ones smaller."""
+    keys = [(i, 0, "") for i in range(800)]
+    chunker = Chunker(keys, workers=2)
+    sizes = []
+    for chunk in chunker:
+        sizes.append(len(chunk))
+        chunker.observe(len(chunk), 0.04 * len(chunk))
+    assert sum(sizes) == 800
+    assert max(sizes) <= 50  # 2 s of 40 ms runs
+    assert sizes[-1] < max(sizes)
