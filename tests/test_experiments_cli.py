@@ -140,9 +140,11 @@ def test_merge_without_shards_is_a_user_error(tmp_path, capsys):
 @pytest.mark.parametrize("how", ["SIGINT to the group (Ctrl-C)", "SIGTERM to the sweep"])
 def test_interrupt_stops_cleanly_and_the_rerun_resumes(how, tmp_path):
     path = tmp_path / "slow.toml"
-    # 200 runs of 20 ms: the sweep is still running when its second part is written, also
-    # with the large chunks of a cheap model and a loaded machine
-    path.write_text(SLOW.replace("samples = 200", "samples = 100").replace("sleep = 0.01",
+    # 1,000 runs of 20 ms (10 s on 2 workers): the sweep is still running when its second
+    # part is written and when the signal arrives, also with the large chunks (growing 8x)
+    # that a cheap model gets; a sweep whose every run was already in flight finishes them
+    # and exits 0, which would not test the interruption
+    path.write_text(SLOW.replace("samples = 200", "samples = 500").replace("sleep = 0.01",
                                                                          "sleep = 0.02"))
     out = tmp_path / "out"
     runs_dir = out / "slow" / "runs"
@@ -162,7 +164,7 @@ def test_interrupt_stops_cleanly_and_the_rerun_resumes(how, tmp_path):
     manifest = (out / "slow" / "manifest.json").read_text()
     assert '"status": "incomplete"' in manifest
     stored = read_parts(ResultStore(out / "slow").parts())
-    assert (stored["status"] == "ok").all() and 0 < len(stored) < 200
+    assert (stored["status"] == "ok").all() and 0 < len(stored) < 1000
     rerun = subprocess.run(sweep_command(path, out), capture_output=True, text=True,
                            timeout=DEADLINE_S)
-    assert rerun.returncode == 0 and "200 ok, 0 failed, 0 pending" in rerun.stdout
+    assert rerun.returncode == 0 and "1000 ok, 0 failed, 0 pending" in rerun.stdout
