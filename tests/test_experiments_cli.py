@@ -137,6 +137,10 @@ def test_merge_without_shards_is_a_user_error(tmp_path, capsys):
     assert "no shards under" in capsys.readouterr().err
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("how", ["SIGINT to the group (Ctrl-C)", "SIGTERM to the sweep"])
 def test_interrupt_stops_cleanly_and_the_rerun_resumes(how, tmp_path):
     path = tmp_path / "slow.toml"
@@ -148,8 +152,12 @@ def test_interrupt_stops_cleanly_and_the_rerun_resumes(how, tmp_path):
                                                                          "sleep = 0.02"))
     out = tmp_path / "out"
     runs_dir = out / "slow" / "runs"
+    # A process started with SIGINT ignored keeps it ignored (so does Python): restore the
+    # default disposition, as a command typed at a terminal has it, in case something
+    # earlier in this test process (a library, another test) left SIGINT ignored.
     proc = subprocess.Popen(sweep_command(path, out), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     deadline = time.monotonic() + DEADLINE_S
     while len(list(runs_dir.glob("part-*.parquet"))) < 2:
         assert proc.poll() is None and time.monotonic() < deadline
