@@ -178,7 +178,9 @@ class Customer(mesa.Agent):
         if personal_only:
             top = x3 if x3 > x2 else x2  # max(): the first of equal values
             w2, w3 = exp((x2 - top) * inv_t), exp((x3 - top) * inv_t)
-            target = u * sum((w2, w3))  # sum(): the interpreter's float sum, as in a loop
+            # Plain left-to-right additions, not sum(): Python 3.12+ sums floats with
+            # compensation, which would make results differ between Python versions.
+            target = u * (w2 + w3)
             return SALES if target < w2 else FIELD
         x0 = r[0] - effort[0] + weight[0] * rel_bonus
         x1 = r[1] - effort[1] + weight[1] * rel_bonus
@@ -191,7 +193,7 @@ class Customer(mesa.Agent):
             top = x3
         w0, w1 = exp((x0 - top) * inv_t), exp((x1 - top) * inv_t)
         w2, w3 = exp((x2 - top) * inv_t), exp((x3 - top) * inv_t)
-        target = u * sum((w0, w1, w2, w3))
+        target = u * (w0 + w1 + w2 + w3)
         acc = w0
         if target < acc:
             return ONLINE

@@ -713,7 +713,8 @@ class SalesModel(mesa.Model):
         n = len(self.customer_list)
         act = self.is_active[:n]
         n_act = int(act.sum())
-        hours = {k: sum(sp.hours[k] for sp in self.salespeople) for k in Salesperson.ACTIVITIES}
+        hours = {k: _float_total(sp.hours[k] for sp in self.salespeople)
+                 for k in Salesperson.ACTIVITIES}
         lo = max(0, d + 1 - self.p.otd_window_days)
         deliv = sum(self.delivered_by_day[lo:d + 1])
         placed = sum(day.orders)
@@ -770,6 +771,14 @@ class SalesModel(mesa.Model):
             raise ValueError("series were not collected: create the model with series=True")
         df = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
         return df
+
+
+def _float_total(values) -> float:
+    """Left-to-right sum of floats, the same on every Python (3.12+'s sum() compensates)."""
+    total = 0.0
+    for v in values:
+        total += v
+    return total
 
 
 def _autonomy(salespeople: list[Salesperson]) -> float:

@@ -127,13 +127,15 @@ def test_workers_release_mesa_models_after_each_run():
     from mesa.agent import Agent
     from relsim.experiments.worker import Task, run_chunk
 
+    registry = getattr(Agent, "_ids", None)  # Mesa 3.3; gone once mesa#3180 fixed the leak
     live = model.SalesModel({"days": 5, "warmup_days": 1}, seed=1)  # not the runner's
-    before = len(Agent._ids)
+    before = len(registry) if registry is not None else 0
     tasks = [Task(0, r, "", r, {"days": 10, "warmup_days": 2}) for r in range(5)]
     # (a 10-day run may see no complex deal: complex_win_rate is then undefined, NaN)
     result = run_chunk("relsim.model:simulate", tasks, checked=frozenset({"profit", "otd"}))
     assert [r.status for r in result.records] == ["ok"] * 5
-    assert len(Agent._ids) == before and live in Agent._ids  # others' models untouched
+    if registry is not None:
+        assert len(registry) == before and live in registry  # others' models untouched
 
     made = []
     original = model.SalesModel.__init__
