@@ -37,10 +37,7 @@ EXP = textwrap.dedent("""
     """)
 
 
-@pytest.fixture(autouse=True)
-def _test_models_importable(monkeypatch):
-    monkeypatch.syspath_prepend(str(TESTS))
-    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+pytestmark = pytest.mark.usefixtures("test_models_importable")
 
 
 # --------------------------------------------------------------------------- params

@@ -33,10 +33,7 @@ x3 = [0.0, 1.0]
 """
 
 
-@pytest.fixture(autouse=True)
-def _test_models_importable(monkeypatch):
-    monkeypatch.syspath_prepend(str(TESTS))
-    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+pytestmark = pytest.mark.usefixtures("test_models_importable")
 
 
 def _two_of_three_shards(tmp_path: Path, model: str = "slow") -> Path:

@@ -22,9 +22,7 @@ from relsim.experiments.worker import run_batch, run_chunk
 TESTS = Path(__file__).resolve().parent
 
 
-@pytest.fixture(autouse=True)
-def _test_models_importable(monkeypatch):
-    monkeypatch.syspath_prepend(str(TESTS))
+pytestmark = pytest.mark.usefixtures("test_models_importable")
 
 
 REGIMES = """

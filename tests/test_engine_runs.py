@@ -24,9 +24,9 @@ from relsim.experiments.errors import UserError
 from relsim.experiments.runner import sweep
 from relsim.experiments.store import ResultStore
 from relsim.experiments.worker import resolve
+from runs_table import KEY, comparable
 
 TESTS = Path(__file__).resolve().parent
-KEY = ["row", "replicate", "regime"]
 #: Generous bound for a sweep of a few seconds on a loaded 2-core machine.
 DEADLINE_S = 120.0
 
@@ -43,10 +43,7 @@ x1 = {{values = [0.0, 0.25, 0.5, 0.75, 1.0]}}
 """
 
 
-@pytest.fixture(autouse=True)
-def _test_models_importable(monkeypatch):
-    monkeypatch.syspath_prepend(str(TESTS))
-    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+pytestmark = pytest.mark.usefixtures("test_models_importable")
 
 
 def grid(tmp_path: Path, model: str, extra: str = "", samples: int | None = None) -> Path:
@@ -57,10 +54,6 @@ def grid(tmp_path: Path, model: str, extra: str = "", samples: int | None = None
     path = tmp_path / f"{model}.toml"
     path.write_text(textwrap.dedent(text), encoding="utf-8")
     return path
-
-
-def comparable(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.drop(columns=["wall_s", "session"]).sort_values(KEY).reset_index(drop=True)
 
 
 def manifest_of(directory: Path) -> dict:

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from relsim.experiments import cli, read_runs, run_experiment
 from relsim.experiments.store import ResultStore, read_parts
+from runs_table import KEY, comparable
 
 TESTS = Path(__file__).resolve().parent
-KEY = ["row", "replicate", "regime"]
 #: Generous bound for a sweep of a few seconds on a loaded 2-core machine.
 DEADLINE_S = 120.0
 
@@ -35,14 +35,7 @@ x1 = [0.0, 1.0]
 """
 
 
-@pytest.fixture(autouse=True)
-def _test_models_importable(monkeypatch):
-    monkeypatch.syspath_prepend(str(TESTS))
-    monkeypatch.setenv("PYTHONPATH", str(TESTS))
-
-
-def comparable(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.drop(columns=["wall_s", "session"]).sort_values(KEY).reset_index(drop=True)
+pytestmark = pytest.mark.usefixtures("test_models_importable")
 
 
 def sweep_command(path: Path, out: Path) -> list[str]:

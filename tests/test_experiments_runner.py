@@ -16,6 +16,7 @@ from relsim.experiments import cli, merge_shards, read_runs, run_experiment, swe
 from relsim.experiments.seeds import run_seed
 from relsim.experiments.spec import load_experiment
 from relsim.experiments.store import ResultStore, read_parts
+from runs_table import comparable
 from SALib.analyze import sobol as sobol_analyze
 from SALib.sample import sobol as sobol_sample
 
@@ -23,23 +24,13 @@ TESTS = Path(__file__).resolve().parent
 PI = math.pi
 
 
-@pytest.fixture(autouse=True)
-def _test_models_importable(monkeypatch):
-    """Worker processes (spawned pools, Dask workers) must import tests/sweep_models.py."""
-    monkeypatch.syspath_prepend(str(TESTS))
-    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+pytestmark = pytest.mark.usefixtures("test_models_importable")
 
 
 def write(tmp_path: Path, text: str, name: str = "exp.toml") -> Path:
     path = tmp_path / name
     path.write_text(textwrap.dedent(text), encoding="utf-8")
     return path
-
-
-def comparable(frame: pd.DataFrame) -> pd.DataFrame:
-    """The runs table without wall-clock times, sorted by run key."""
-    out = frame.drop(columns=["wall_s", "session"]).sort_values(["row", "replicate", "regime"])
-    return out.reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- Ishigami
