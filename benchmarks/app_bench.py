@@ -13,14 +13,13 @@ on screen, images included). Medians with min and max; writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
 import warnings
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks import save_json
 
 
 def _stats(xs: list[float]) -> dict[str, float]:
@@ -96,8 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{key:28s} median {val['median_s'] * 1000:7.0f} ms "
                   f"(min {val['min_s'] * 1000:.0f}, max {val['max_s'] * 1000:.0f}, n={val['n']})")
     print(f"load average during the run: {out['load_avg_1min']:.1f} (2 cores)")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "app.json").write_text(json.dumps(out, indent=2) + "\n")
+    save_json("app", out)
     return 0
 
 

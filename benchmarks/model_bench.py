@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import math
 import os
 import shutil
@@ -45,7 +44,8 @@ from pathlib import Path
 
 from relsim import model
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks import save_json
+
 REPO = Path(__file__).resolve().parent.parent
 #: The version-2 model as it was before the speed work (issue 12): the tip of the lead's
 #: branch v2model when this work was rebased on it ("KPIs: autonomy_final over
@@ -248,9 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     res = run(args.repeats, args.baseline or None, args.only)
     print_table(res)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "model.json").write_text(json.dumps(res, indent=2) + "\n")
-    print(f"written {RESULTS / 'model.json'}")
+    print(f"written {save_json('model', res)}")
     return 0
 
 

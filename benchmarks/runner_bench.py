@@ -43,7 +43,8 @@ from pathlib import Path
 import mesa
 from relsim.model import KPI_NAMES, SalesModel
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks import RESULTS, save_json
+
 SAMPLE_S = 0.02
 UTILIZATIONS = [0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97]
 TARGET_OVERHEAD = 0.05
@@ -457,10 +458,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown parts {sorted(unknown)}; choose from {','.join(PARTS)}")
     report = run_all(args.quick, parts)
     print_report(report)
-    RESULTS.mkdir(exist_ok=True)
     target = RESULTS / "runner.json"
     old = json.loads(target.read_text()) if target.exists() and parts != PARTS else {}
-    target.write_text(json.dumps({**old, **report}, indent=2) + "\n")
+    save_json("runner", {**old, **report})
     return 0
 
 

@@ -14,13 +14,12 @@ the import time of the modules a case imports that ``import mesa`` does not.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks import save_json
+
 HEAVY = ("numpy", "pandas", "pyarrow", "scipy", "SALib", "matplotlib", "seaborn", "dask",
          "distributed", "mesa", "networkx")
 #: name -> python arguments (after ``-X importtime``).
@@ -92,9 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         flag = "" if r["met"] else f"  MISSED: {', '.join(r['forbidden_imported'])}"
         print(f"{name:<38}{r['median_s']:>10.3f}{r['beyond_mesa_s']:>12.3f}  "
               f"{', '.join(r['heavy_imports']) or '-'}{flag}")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "startup.json").write_text(json.dumps(res, indent=2) + "\n")
-    print(f"written {RESULTS / 'startup.json'}")
+    print(f"written {save_json('startup', res)}")
     return 0
 
 
