@@ -235,10 +235,13 @@ class ProcessExecutor(Executor):
     def _restart(self) -> list[int]:
         """Replace a broken pool; return the exit codes of its worker processes."""
         processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        # Read the exit codes only once the pool's manager thread has ended: it reaps the
+        # workers too, and a second ``waitpid`` racing it gets ECHILD and no code (the dead
+        # worker's exit code then went missing under load and the message named SIGTERM).
         for p in processes:
             p.join(timeout=1.0)
         codes = [p.exitcode for p in processes]
-        self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool = self._start()
         self.restarts += 1
         return codes
