@@ -47,7 +47,7 @@ def dry_run(args: argparse.Namespace) -> int:
     """Describe the sweep of ``args.experiment`` without writing anything."""
     from relsim.experiments.design import build_design
     from relsim.experiments.executors import default_workers
-    from relsim.experiments.runner import TaskFactory, run_keys, shard_dir
+    from relsim.experiments.runner import TaskFactory, run_keys, shard_dir, undefined_outputs
     from relsim.experiments.spec import load_experiment
     from relsim.experiments.store import ResultStore
     from relsim.experiments.worker import resolve, run_one
@@ -85,10 +85,15 @@ def dry_run(args: argparse.Namespace) -> int:
         return 0
     make_task = TaskFactory(exp, design)
     fn = resolve(exp.model)
+    undefined = undefined_outputs(exp)
     times, failures = [], []
     for key in sample:
         start = time.perf_counter()
-        record = run_one(fn, make_task(key), exp.series)
+        # the same validity check as the sweep: only analysed outputs must be finite, and
+        # outputs the model declares undefined in some runs may be NaN
+        record = run_one(fn, make_task(key), exp.series,
+                         checked=frozenset(exp.outputs) if exp.outputs else None,
+                         undefined=undefined)
         times.append(time.perf_counter() - start)
         if record.status != "ok":
             failures.append((key, record.error))

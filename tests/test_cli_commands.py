@@ -117,6 +117,31 @@ def test_dry_run_counts_stored_runs_and_shows_failures(tmp_path, capsys):
     assert sorted(p.name for p in (out / "tiny" / "shards").rglob("*")) == before
 
 
+def test_dry_run_checks_runs_as_the_sweep_does(tmp_path, capsys):
+    # With every salesperson selling relationship-style, the transactional-style outputs
+    # are NaN by definition (model.UNDEFINED_OUTPUTS): the sweep stores such runs as ok,
+    # and the dry run must not call them failed.
+    path = tmp_path / "exp.toml"
+    path.write_text(textwrap.dedent("""
+        [experiment]
+        name = "styles"
+        design = "grid"
+        seed = 1
+        [params]
+        relationship_seller_share = 1.0
+        days = 20
+        warmup_days = 5
+        [factors]
+        utilization = {values = [0.6, 0.9]}
+    """))
+    assert cli.main(["sweep", str(path), "--out", str(tmp_path / "out"), "--dry-run",
+                     "--time-runs", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "timed 2 runs" in text and "failed" not in text
+    assert cli.main(["sweep", str(path), "--out", str(tmp_path / "out"), "--quiet",
+                     "--workers", "1"]) == 0
+
+
 def test_time_runs_without_dry_run_is_a_usage_error(tmp_path, capsys):
     path = tmp_path / "exp.toml"
     path.write_text(EXP)
