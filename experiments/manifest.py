@@ -15,6 +15,7 @@ it holds the SALib problem, the design name and size, ``calc_second_order`` (Sob
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import importlib
 import importlib.metadata
@@ -43,6 +44,13 @@ def now() -> str:
 
 def package_versions() -> dict[str, str | None]:
     """Installed versions of the packages results depend on (None if absent)."""
+    return dict(_package_versions())
+
+
+@functools.cache
+def _package_versions() -> dict[str, str | None]:
+    # read once per process: reading installed metadata costs tens of milliseconds, and a
+    # sweep records the versions twice (session and manifest)
     out: dict[str, str | None] = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
