@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-MODULES = ("benchmarks.model_bench", "benchmarks.startup_bench", "benchmarks.runner_bench")
+MODULES = ("benchmarks.model_bench", "benchmarks.startup_bench", "benchmarks.runner_bench",
+           "benchmarks.study_bench")
 
 
 def main() -> int:
