@@ -229,6 +229,13 @@ class SalesModel(mesa.Model):
         #: Customers active at some time of the measured window (trust_mean_all).
         self.seen = np.zeros(size, dtype=bool)
         self._upkeep_per_customer = np.zeros(p.salespeople)
+        #: Share of its gap to 1 each salesperson's customers' relationship closes today.
+        self._upkeep_closed = np.zeros(p.salespeople)
+        #: Active customers by the selling style of their salesperson.
+        self.customers_by_style = [0, 0]
+        #: Views of the per-slot arrays over the slots in use and scratch arrays for the
+        #: daily update (`_slot_views`; made again when slots are added).
+        self._views: tuple | None = None
         self.customer_list: list[Customer | None] = []
         self.streams: list[Stream] = []
         #: Seed states of the slots' streams, computed for all slots at once.
@@ -285,6 +292,7 @@ class SalesModel(mesa.Model):
         sp = self.salespeople[int(self.owner[idx])]
         c = Customer(self, idx, sp, quote_lt)
         sp.portfolio += 1
+        self.customers_by_style[sp.style] += 1
         self.set_trust(idx, self.p.trust_init)
         self.rel[idx] = self.p.relationship_init
         self.is_active[idx] = True
@@ -305,6 +313,20 @@ class SalesModel(mesa.Model):
         self.seen = np.concatenate([self.seen, np.zeros(n, dtype=bool)])
         self._slot_states = np.concatenate(
             [self._slot_states, _customer_states(self._entropy, n, 2 * n)])
+        self._views = None
+
+    def _slot_views(self) -> tuple:
+        """(rel, owner, trust, active_f) over the slots in use, and two scratch arrays.
+
+        Made once per number of slots (a bounded market's never changes) instead of
+        slicing every array every day.
+        """
+        n = len(self.customer_list)
+        v = self._views
+        if v is None or v[0] != n:
+            v = self._views = (n, self.rel[:n], self.owner[:n], self.trust[:n],
+                               self.active_f[:n], np.empty(n), np.empty(n))
+        return v
 
     def _churn_customer(self, idx: int, now: float) -> None:
         """A customer defects: its open orders are lost with it; it becomes a prospect."""
@@ -314,6 +336,7 @@ class SalesModel(mesa.Model):
         self.active_f[idx] = 0.0
         self._hazard_ub[idx] = -1.0
         c.salesperson.portfolio -= 1
+        self.customers_by_style[c.salesperson.style] -= 1
         pos = self._active_pos.pop(idx)
         last = self.active_ids.pop()
         if last != idx:
@@ -598,18 +621,20 @@ class SalesModel(mesa.Model):
             u, s = sp.allocate_spare_time()
             upkeep[sp.idx] = u / sp.portfolio if sp.portfolio > 0 else 0.0
             selling += s
-        rel = self.rel[:n]
+        _, rel, owner, _, _, gain, gap = self._slot_views()
         # Upkeep over the day, dr/dt = upkeep_gain * h * (1 - r), solved exactly: r moves a
         # share 1 - exp(-upkeep_gain * h) of its gap to 1 (saturating, never above 1). The
         # share is the same for all customers of a salesperson: computed per salesperson.
         # (Without relationship-style salespeople every share is 1 - exp(-0) = 0 and adding
-        # 0 * (1 - r) leaves r as it is: skipped.)
+        # 0 * (1 - r) leaves r as it is: skipped.) In place, into preallocated arrays.
         if self._relational:
-            closed = upkeep * -p.upkeep_gain
+            closed = self._upkeep_closed
+            np.multiply(upkeep, -p.upkeep_gain, out=closed)
             np.exp(closed, out=closed)
             np.subtract(1.0, closed, out=closed)
-            gain = closed.take(self.owner[:n])
-            gain *= 1.0 - rel
+            closed.take(owner, out=gain)  # each customer's salesperson's share
+            np.subtract(1.0, rel, out=gap)
+            gain *= gap
             rel += gain
         rel *= 1.0 - p.relationship_decay
         # Churn: loyal customers resist competitors' offers (churn_base), and the hazard
@@ -640,7 +665,8 @@ class SalesModel(mesa.Model):
                     self._churn_customer(idx, now)
                     day.churned += 1
         self._acquire(selling, now)
-        self._rescale_next_arrival(now, old_rate)
+        if not self.per_customer:
+            self._rescale_next_arrival(now, old_rate)
         # The market's delivery reputation learns today's deliveries and lost orders.
         events = day.delivered + day.lost_orders
         if events:
@@ -757,9 +783,23 @@ class SalesModel(mesa.Model):
 
     # ------------------------------------------------------------------ running
     def run(self) -> None:
-        """Run all ``days`` steps."""
+        """Run all ``days`` steps (each through Mesa's `step`: its counter and clock move)."""
         for _ in range(self.p.days - self.day_index):
             self.step()
+
+    def _run_unwrapped(self) -> None:
+        """Run all ``days`` steps without Mesa's step wrapper (for `simulate` only).
+
+        Mesa replaces ``model.step`` by a wrapper that counts steps and, from Mesa 3.5,
+        advances its event clock through its event list: about 10 µs a day there, a third
+        of a default run's daily cost. A run whose model is discarded after its KPIs needs
+        neither, so `simulate` calls the model's own `step` (the same day, the same
+        results); Mesa's ``steps`` is still counted.
+        """
+        day = type(self).step
+        for _ in range(self.p.days - self.day_index):
+            self.steps += 1  # as Mesa's wrapper does, before the step
+            day(self)
 
     def kpis(self) -> dict[str, float]:
         """Run KPIs after warm-up (MODEL.md "Outputs"); a flat dict of floats."""
@@ -844,29 +884,30 @@ class _Totals:
         self.capacity_hours += m.regular_hours
         n_active = len(m.active_ids)
         self.customers_active += n_active
-        cds = self.customer_days_style
+        cds, by_style = self.customer_days_style, m.customers_by_style
+        cds[0] += by_style[0]
+        cds[1] += by_style[1]
         hours = self.hours
         lobbying, apologising, selling = hours["lobbying"], hours["apologising"], \
             hours["selling"]
         for sp in m.salespeople:
-            cds[sp.style] += sp.portfolio
             h = sp.hours
             lobbying += h["lobbying"]
             apologising += h["apologising"]
             selling += h["selling"]
         hours["lobbying"], hours["apologising"], hours["selling"] = \
             lobbying, apologising, selling
-        n = len(m.customer_list)
         # `seen`: customers active at the end of some measured day. All of today's on the
         # first measured day; after it, `_acquire` marks each customer it activates.
         if first:
+            n = len(m.customer_list)
             m.seen[:n] |= m.is_active[:n]
         if n_active:
             # Means over the active customers: dot products with the 0/1 activity vector
             # (numpy's dot of float64 vectors, the same as ``trust @ is_active``).
-            active = m.active_f[:n]
-            self.trust_sum += float(m.trust[:n].dot(active)) / n_active
-            self.rel_sum += float(m.rel[:n].dot(active)) / n_active
+            _, rel, _, trust, active, _, _ = m._slot_views()
+            self.trust_sum += trust.dot(active).item() / n_active
+            self.rel_sum += rel.dot(active).item() / n_active
 
 def simulate(params: dict[str, Any] | Params | None = None, seed: int = 0, *,
              series: bool = False) -> dict[str, Any]:
@@ -890,7 +931,10 @@ def simulate(params: dict[str, Any] | Params | None = None, seed: int = 0, *,
     try:
         m = SalesModel(params, seed=seed, series=series)
         try:
-            m.run()
+            if series:  # the DataCollector's records follow Mesa's clock
+                m.run()
+            else:
+                m._run_unwrapped()
             out: dict[str, Any] = m.kpis()
             if series:
                 out["series"] = m.series_frame()
