@@ -168,7 +168,7 @@ class Customer(mesa.Agent):
         m = self.model
         rel_bonus = m.p.relationship_pull * m.rel.item(self.idx)
         r, effort, weight = self.reliability, m.effort, RELATIONSHIP_WEIGHT
-        inv_t = 1.0 / m.p.channel_temperature
+        inv_t = m.inv_temperature  # 1 / channel_temperature
         exp = math.exp
         # Utility of channel c: r[c] - effort[c] + weight[c] * rel_bonus; the chosen channel
         # is the first whose cumulative weight exp((utility - top) / temperature) exceeds
@@ -378,7 +378,8 @@ class Planner(mesa.Agent):
         """Planned work still to do in the schedule (hours)."""
         load = self.planned_total
         for o in self.started.values():
-            load -= o.work - o.planned_remaining()
+            # o.work - o.planned_remaining(), written out (this runs per order)
+            load -= o.work - (o.work * (o.remaining / o.total) if o.total > 0 else 0.0)
         return load
 
     def quote(self, now: float, work: float) -> float:
@@ -414,7 +415,9 @@ class Planner(mesa.Agent):
         m = self.model
         sched = self.schedule
         n = len(sched) if pos is None else pos
-        k = min(n, int(influence * n + u))
+        k = int(influence * n + u)
+        if k > n:  # min(n, k)
+            k = n
         if k <= 0:
             if pos is None:
                 sched.append(order)
@@ -616,10 +619,11 @@ class Plant(mesa.Agent):
         if rate <= 0.0:
             return
         deliver = self.model.deliver
+        started = planner.started
         while sched and t < t_end:
             head = sched[0]
-            if head.uid not in planner.started:
-                planner.started[head.uid] = head
+            if head.uid not in started:
+                started[head.uid] = head
             dt = head.remaining / rate
             if t + dt <= t_end:
                 t += dt

@@ -164,6 +164,11 @@ class SalesModel(mesa.Model):
         super().__init__(rng=seed)
         p = coerce_params(params)
         self.p = p
+        #: Steep part of the defection hazard (`set_trust`): 1 - churn_trust, 1 / churn_trust
+        #: (computed once; None without a steep part).
+        self._steep = (1.0 - p.churn_trust, 1.0 / p.churn_trust) if p.churn_trust > 0 else None
+        #: 1 / channel_temperature, for channel choice (computed once).
+        self.inv_temperature = 1.0 / p.channel_temperature
         self.now = 0.0
         self.day_index = 0
         self.day = DayStats()
@@ -359,12 +364,14 @@ class SalesModel(mesa.Model):
         step is monotone (in floating point too), so the real hazard never exceeds it.
         """
         self.trust[idx] = value
-        p = self.p
         disloyalty = 1.0 - value
-        bound = disloyalty * p.churn_base
-        if p.churn_trust > 0:
-            steep = (disloyalty - (1.0 - p.churn_trust)) * (1.0 / p.churn_trust)
-            bound += min(max(steep, 0.0), 1.0) * p.churn_hazard_max
+        bound = disloyalty * self.p.churn_base
+        if self._steep is not None:
+            offset, scale = self._steep
+            steep = (disloyalty - offset) * scale
+            # min(max(steep, 0.0), 1.0), written out (this runs per order)
+            clipped = 0.0 if steep < 0.0 else (1.0 if steep > 1.0 else steep)
+            bound += clipped * self.p.churn_hazard_max
         self._hazard_ub[idx] = bound
 
     @property

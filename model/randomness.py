@@ -325,7 +325,7 @@ class Poisson:
         """One Poisson variate with mean ``lam``."""
         if lam == 0.0:
             return 0
-        if not 0.0 < lam < 10.0 or not _poisson_ok():  # also NaN: numpy raises
+        if not 0.0 < lam < 10.0 or not (_POISSON_OK or _poisson_ok()):  # NaN: numpy raises
             return self._numpy(lam)
         enlam = math.exp(-lam)
         x = 0
