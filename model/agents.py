@@ -319,7 +319,9 @@ class Salesperson(mesa.Agent):
     def can_lobby(self) -> bool:
         """Enough hours left today to lobby for one order and apologise."""
         p = self.model.p
-        return self.busy_hours() + p.lobby_hours + p.apology_hours <= p.sales_hours
+        h = self.hours  # busy_hours(), written out
+        busy = h["handling"] + h["lobbying"] + h["apologising"]
+        return busy + p.lobby_hours + p.apology_hours <= p.sales_hours
 
     def lobby(self, order: Order, u: float) -> None:
         """Article steps 5-6: push the order ahead inside, apologise outside."""

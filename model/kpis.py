@@ -12,7 +12,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
-from relsim.model.agents import LOST_DATE, PERSONAL, STYLES
+from relsim.model.agents import LOST_DATE, SALES, STYLES
 
 if TYPE_CHECKING:  # pragma: no cover
     from relsim.model.model import SalesModel
@@ -155,7 +155,9 @@ def compute_kpis(m: SalesModel) -> dict[str, float]:
     ch = o["channel"][placed]
     n_placed = max(ch.size, 1)
     shares = [float((ch == c).sum() / n_placed) if ch.size else math.nan for c in range(4)]
-    personal = np.isin(o["channel"], PERSONAL)
+    # The personal channels (agents.PERSONAL) are sales and field, the last two: a
+    # comparison instead of np.isin (which costs 0.3-0.5 ms per run, sorting).
+    personal = o["channel"] >= SALES
     met = finish <= o["requested"]
     prem = math.nan
     if (win & personal).any() and (win & ~personal).any():

@@ -412,26 +412,34 @@ class SalesModel(mesa.Model):
         self._arrival(ta, idx, d)
         self._schedule_next_arrival(ta)
 
-    def _customer_order(self) -> None:
-        """The earliest customer order arrives; placed if its customer is active.
+    def _customer_orders(self, t: float, end: float) -> float:
+        """The customers' orders that arrive before ``end``, the plant working in between.
 
-        The customer's next order time is drawn (from its own exponentials) and replaces
-        this one in the heap of arrivals; a prospect's order is skipped (it buys elsewhere)
-        with the same draws consumed, so its stream stays aligned across regimes.
+        Each time the earliest order arrives; it is placed if its customer is active. The
+        customer's next order time is drawn (from its own exponentials) and replaces this
+        one in the heap of arrivals; a prospect's order is skipped (it buys elsewhere) with
+        the same draws consumed, so its stream stays aligned across regimes.
+
+        Returns:
+            The time of the last arrival (``t`` if none).
         """
-        arrivals = self._arrivals
-        ta, idx = arrivals[0]
-        stream = self.streams[idx]
-        cust = self.customer_list[idx]  # None: a prospect (or a customer gone for good)
-        lam = self.rate_per_customer
-        if lam > 0 and (self.bounded or cust is not None):
-            heapq.heapreplace(arrivals, (ta + stream.exponential() / lam, idx))
-        else:
-            heapq.heappop(arrivals)
-        if cust is not None:
-            self._arrival(ta, idx, stream)
-        else:
-            _skip_order(stream)
+        arrivals, streams, customers = self._arrivals, self.streams, self.customer_list
+        plant, lam, bounded = self.plant, self.rate_per_customer, self.bounded
+        while arrivals and (ta := arrivals[0][0]) < end:
+            plant.advance(t, ta)
+            t = ta
+            idx = arrivals[0][1]
+            stream = streams[idx]
+            cust = customers[idx]  # None: a prospect (or a customer gone for good)
+            if lam > 0 and (bounded or cust is not None):
+                heapq.heapreplace(arrivals, (ta + stream.exponential() / lam, idx))
+            else:
+                heapq.heappop(arrivals)
+            if cust is not None:
+                self._arrival(ta, idx, stream)
+            else:
+                _skip_order(stream)
+        return t
 
     # ------------------------------------------------------------------ orders
     def _arrival(self, t: float, idx: int, d: Stream) -> None:
@@ -580,11 +588,7 @@ class SalesModel(mesa.Model):
         # The day's arrivals, with the plant working in between.
         end = t + 1.0
         if self.per_customer:
-            arrivals = self._arrivals
-            while arrivals and (ta := arrivals[0][0]) < end:
-                plant.advance(t, ta)
-                t = ta
-                self._customer_order()
+            t = self._customer_orders(t, end)
         else:
             while (ta := self._next_arrival) < end:
                 plant.advance(t, ta)
