@@ -156,11 +156,23 @@ def _mix(x, y):
     return result ^ (result >> np.uint32(16))
 
 
+def _multipliers(hc: _HashConst, k: int, step: int = _MULT_A) -> tuple[np.ndarray, np.ndarray]:
+    """The next ``k`` hash multipliers (before, after each update) as (k, 1) uint32 columns."""
+    before, after = [], []
+    for _ in range(k):
+        before.append(hc.value)
+        hc.value = (hc.value * step) & _MASK32
+        after.append(hc.value)
+    return (np.array(before, dtype=np.uint32)[:, None],
+            np.array(after, dtype=np.uint32)[:, None])
+
+
 def _spawn_states_array(entropy: int, keys: np.ndarray) -> np.ndarray:
     """PCG64 seed states (4 uint64 per key) of ``SeedSequence(entropy, spawn_key=key)``.
 
     Words that are the same for every key (the seed's, and key elements shared by all
-    rows) are hashed once as Python ints; the others as uint32 arrays, one value per key.
+    rows) are hashed once as Python ints; the others as uint32 arrays, one value per key,
+    all four pool words at once.
 
     Args:
         entropy: The root seed (a non-negative int).
@@ -183,22 +195,31 @@ def _spawn_states_array(entropy: int, keys: np.ndarray) -> np.ndarray:
         for i_dst in range(_POOL):
             if i_src != i_dst:
                 pool[i_dst] = _mix(pool[i_dst], _hashmix(pool[i_src], hc))
-    for i_src in range(_POOL, len(cols)):
-        for i_dst in range(_POOL):
-            pool[i_dst] = _mix(pool[i_dst], _hashmix(cols[i_src], hc))
-    # generate_state(4, uint64): 8 words cycling over the pool, paired little-endian.
-    hb = _INIT_B
-    state = np.empty((n, 8), dtype=np.uint32)
-    for i_dst in range(8):
-        v = pool[i_dst % _POOL]
-        if isinstance(v, int):
-            v = ((v ^ hb) * ((hb * _MULT_B) & _MASK32)) & _MASK32
-            state[:, i_dst] = v ^ (v >> 16)
-        else:
-            v = (v ^ np.uint32(hb)) * np.uint32((hb * _MULT_B) & _MASK32)
-            state[:, i_dst] = v ^ (v >> np.uint32(16))
-        hb = (hb * _MULT_B) & _MASK32
-    return state.astype("<u4").view("<u8").astype(np.uint64)
+    # The key's words: each is mixed into the four pool words, each time with the next
+    # multiplier. As Python ints while every word so far is shared by all keys; from the
+    # first varying word on, the pool is a (4, n) array and each word one array operation
+    # for all four pool words (a (4, 1) column of multipliers, broadcast over the keys).
+    for col in cols[_POOL:]:
+        if isinstance(col, int) and isinstance(pool, list):
+            for i_dst in range(_POOL):
+                pool[i_dst] = _mix(pool[i_dst], _hashmix(col, hc))
+            continue
+        if isinstance(pool, list):
+            pool = np.array(pool, dtype=np.uint32)[:, None]
+        mult_in, mult_out = _multipliers(hc, _POOL)
+        h = (np.asarray(col, dtype=np.uint32) ^ mult_in) * mult_out  # _hashmix
+        h ^= h >> np.uint32(16)
+        mixed = _MIX_L * pool - _MIX_R * h  # _mix (wraps modulo 2**32 as the C code does)
+        pool = mixed ^ (mixed >> np.uint32(16))
+    # generate_state(4, uint64): 8 words cycling over the pool (each hashed with the next
+    # multiplier of its own sequence), paired little-endian; one (8, n) array operation.
+    if isinstance(pool, list):
+        pool = np.array(pool, dtype=np.uint32)[:, None]
+    mult_in, mult_out = _multipliers(_HashConst(_INIT_B), 8, _MULT_B)
+    v = (pool[[i % _POOL for i in range(8)]] ^ mult_in) * mult_out
+    v ^= v >> np.uint32(16)
+    state = np.broadcast_to(v, (8, n)).T.astype("<u4", order="C")
+    return state.view("<u8").astype(np.uint64)
 
 
 class _FixedSeed(ISeedSequence):
