@@ -321,7 +321,7 @@ class SalesModel(mesa.Model):
         self._views = None
 
     def _slot_views(self) -> tuple:
-        """(rel, owner, trust, active_f) over the slots in use, and two scratch arrays.
+        """(n, rel, owner, trust, active_f) over the n slots in use, and a scratch array.
 
         Made once per number of slots (a bounded market's never changes) instead of
         slicing every array every day.
@@ -330,7 +330,7 @@ class SalesModel(mesa.Model):
         v = self._views
         if v is None or v[0] != n:
             v = self._views = (n, self.rel[:n], self.owner[:n], self.trust[:n],
-                               self.active_f[:n], np.empty(n), np.empty(n))
+                               self.active_f[:n], np.empty(n))
         return v
 
     def _churn_customer(self, idx: int, now: float) -> None:
@@ -632,22 +632,23 @@ class SalesModel(mesa.Model):
             u, s = sp.allocate_spare_time()
             upkeep[sp.idx] = u / sp.portfolio if sp.portfolio > 0 else 0.0
             selling += s
-        _, rel, owner, _, _, gain, gap = self._slot_views()
+        _, rel, owner, _, _, gap = self._slot_views()
         # Upkeep over the day, dr/dt = upkeep_gain * h * (1 - r), solved exactly: r moves a
         # share 1 - exp(-upkeep_gain * h) of its gap to 1 (saturating, never above 1). The
         # share is the same for all customers of a salesperson: computed per salesperson.
         # (Without relationship-style salespeople every share is 1 - exp(-0) = 0 and adding
-        # 0 * (1 - r) leaves r as it is: skipped.) In place, into preallocated arrays.
+        # 0 * (1 - r) leaves r as it is: skipped.) In place, into preallocated arrays (the
+        # output passed positionally: numpy parses it faster than ``out=``).
         if self._relational:
             closed = self._upkeep_closed
-            np.multiply(upkeep, -p.upkeep_gain, out=closed)
-            np.exp(closed, out=closed)
-            np.subtract(1.0, closed, out=closed)
-            closed.take(owner, out=gain)  # each customer's salesperson's share
-            np.subtract(1.0, rel, out=gap)
-            gain *= gap
-            rel += gain
-        rel *= 1.0 - p.relationship_decay
+            np.multiply(upkeep, -p.upkeep_gain, closed)
+            np.exp(closed, closed)
+            np.subtract(1.0, closed, closed)
+            gain = closed[owner]  # each customer's salesperson's share
+            np.subtract(1.0, rel, gap)
+            np.multiply(gain, gap, gain)
+            np.add(rel, gain, rel)
+        np.multiply(rel, 1.0 - p.relationship_decay, rel)
         # Churn: loyal customers resist competitors' offers (churn_base), and the hazard
         # rises steeply as loyalty falls below churn_trust. One draw per customer slot per
         # day from a stream of its own (aligned across regimes). Draws at or above the
@@ -916,7 +917,7 @@ class _Totals:
         if n_active:
             # Means over the active customers: dot products with the 0/1 activity vector
             # (numpy's dot of float64 vectors, the same as ``trust @ is_active``).
-            _, rel, _, trust, active, _, _ = m._slot_views()
+            _, rel, _, trust, active, _ = m._slot_views()
             self.trust_sum += trust.dot(active).item() / n_active
             self.rel_sum += rel.dot(active).item() / n_active
 
