@@ -18,7 +18,9 @@ run, KPIs, release: what a sweep pays), with the same seeds for every implementa
 
 Times are medians of both the process's CPU time and the wall-clock time of each run;
 ratios and targets use CPU time, which another job on a shared machine disturbs far less
-than wall-clock time (wall-clock ratios are in the JSON too).
+than wall-clock time (wall-clock ratios are in the JSON too). The speed-up is the ratio of
+the two medians; the median (and range) of the ratios of each seed's two back-to-back
+runs is reported beside it (``speedup_pairs``).
 
 Before and after in one session: ``--baseline REF`` (default `BASELINE_REF`, the last
 commit before the optimisation) loads that commit's ``model/`` from git as a separate
@@ -205,6 +207,11 @@ def run(repeats: int = 15, baseline_ref: str | None = BASELINE_REF,
         if base is not None:
             entry["speedup"] = entry["before_cpu"]["median_s"] / entry["after_cpu"]["median_s"]
             entry["speedup_wall"] = entry["before"]["median_s"] / entry["after"]["median_s"]
+            # The same seed's two runs are back to back: their ratio sees the same load.
+            pairs = [b / a for b, a in zip(cpu[name]["before"], cpu[name]["after"],
+                                            strict=True)]
+            entry["speedup_pairs"] = {"median": statistics.median(pairs), "min": min(pairs),
+                                      "max": max(pairs), "n": len(pairs)}
         out["cases"][name] = entry
     # The floor over the default run's own arrivals (those of seed 1000).
     p = model.Params.from_dict(todo["default"])
@@ -226,6 +233,7 @@ def run(repeats: int = 15, baseline_ref: str | None = BASELINE_REF,
     if base is not None:
         ratios["speedup_default"] = c["default"]["speedup"]
         ratios["speedup_default_wall"] = c["default"]["speedup_wall"]
+        ratios["speedup_default_pairs_median"] = c["default"]["speedup_pairs"]["median"]
     out["ratios"] = ratios
     out["targets"] = {}
     for key, (what, op, target) in TARGETS.items():
