@@ -6,10 +6,12 @@ timings. This module imports nothing heavy itself (no Mesa: importing Mesa switc
 multiprocessing's default start method, which would change how EMA Workbench starts its
 workers).
 
-- ``relsim``: the ``relsim sweep`` command (``cli.main``) on an experiment file, results on
-  disk, ``--quiet``; reports the seconds inside the command after the modules it imports
-  (`imports`) are loaded, which is comparable with EMA's evaluator block.
-- ``imports``: only those imports, then exit: the floor of the command's process time.
+- ``relsim``: the ``relsim sweep`` command as the ``relsim`` console script runs it
+  (``cli.entry``, which also ends the process as the script does) on an experiment file,
+  results on disk, ``--quiet``; reports the seconds inside the command after the modules
+  it imports (`imports`) are loaded, which is comparable with EMA's evaluator block.
+- ``imports``: only those imports, then exit as ``cli.entry`` does: the floor of the
+  command's process time.
 - ``ema``: EMA Workbench's ``MultiprocessingEvaluator`` on the same function and the same
   kind of design (Sobol' through SALib, N = ``samples``, second-order, 3 factors on
   [-pi, pi]), results in memory only; reports the seconds of the evaluator block (pool
@@ -30,6 +32,15 @@ import math  # noqa: E402
 import sys  # noqa: E402
 
 
+def ishigami_text(samples: int) -> str:
+    """The experiment file of the Ishigami sweep: Sobol' (second order) of x1..x3 on ±pi."""
+    pi = repr(math.pi)
+    return (f'[experiment]\nname = "ishigami"\nmodel = "sweep_models:ishigami"\n'
+            f'design = "sobol"\nsamples = {samples}\ncalc_second_order = true\n'
+            f'seed = 12345\noutputs = ["y"]\n[factors]\n'
+            + "".join(f"{x} = [-{pi}, {pi}]\n" for x in ("x1", "x2", "x3")))
+
+
 def imports() -> dict:
     """What ``relsim sweep`` of a Sobol' design of ``sweep_models:ishigami`` imports."""
     import SALib.sample.sobol  # noqa: F401 - the design (SALib imports scipy.stats)
@@ -45,7 +56,14 @@ def relsim(experiment: str, out: str, workers: int) -> dict:
 
     imported = imports()["in_process_s"]
     t0 = time.perf_counter()
-    status = cli.main(["sweep", experiment, "--out", out, "--workers", str(workers), "--quiet"])
+    argv = ["sweep", experiment, "--out", out, "--workers", str(workers), "--quiet"]
+    # What the console script runs: the command, then the exit's preparation (cli.entry;
+    # a relsim older than cli.entry ran cli.main, which the before/after figures need).
+    entry = getattr(cli, "entry", None)
+    try:
+        status = cli.main(argv) if entry is None else entry(argv)
+    except SystemExit as done:
+        status = done.code
     t1 = time.perf_counter()
     if status != 0:
         raise SystemExit(f"relsim sweep exited with status {status}")
@@ -88,6 +106,10 @@ def main() -> int:
     kind, args = sys.argv[1], json.loads(sys.argv[2])
     result = {"relsim": relsim, "ema": ema, "imports": imports}[kind](**args)
     print(json.dumps(result))
+    if kind == "imports" and "entry" in vars(sys.modules["relsim.experiments.cli"]):
+        import gc
+
+        gc.freeze()  # end as the command's process does (cli.entry)
     return 0
 
 

@@ -44,6 +44,7 @@ import mesa
 from relsim.model import KPI_NAMES, SalesModel
 
 from benchmarks import RESULTS, save_json
+from benchmarks.engine_peers import ishigami_text
 
 SAMPLE_S = 0.02
 UTILIZATIONS = [0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97]
@@ -258,14 +259,6 @@ def run_all(quick: bool, parts: tuple[str, ...] = PARTS) -> dict:
     return report
 
 
-def _ishigami_text(samples: int) -> str:
-    pi = repr(math.pi)
-    return (f'[experiment]\nname = "ishigami"\nmodel = "sweep_models:ishigami"\n'
-            f'design = "sobol"\nsamples = {samples}\ncalc_second_order = true\n'
-            f'seed = 12345\noutputs = ["y"]\n[factors]\n'
-            + "".join(f"{x} = [-{pi}, {pi}]\n" for x in ("x1", "x2", "x3")))
-
-
 def _ishigami(report: dict, repeats: int) -> None:
     """relsim sweep vs EMA Workbench on the Ishigami Sobol' sweep, alternating."""
     samples, workers = ISHIGAMI_SAMPLES, ISHIGAMI_WORKERS
@@ -277,7 +270,7 @@ def _ishigami(report: dict, repeats: int) -> None:
     peers = [sys.executable, "-m", "benchmarks.engine_peers"]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "ishigami.toml"
-        path.write_text(_ishigami_text(samples))
+        path.write_text(ishigami_text(samples))
         for i in range(repeats):
             args = {"experiment": str(path), "out": str(Path(tmp) / f"out{i}"),
                     "workers": workers}

@@ -1,7 +1,5 @@
 """`python -m relsim.experiments` is the same as the `relsim` command."""
 
-import sys
+from relsim.experiments.cli import entry
 
-from relsim.experiments.cli import main
-
-sys.exit(main())
+entry()

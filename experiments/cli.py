@@ -4,11 +4,15 @@ Each group of subcommands lives in its own module and registers itself through a
 ``register(subparsers)`` function; every subcommand sets ``func`` to a callable taking
 the parsed arguments and returning an exit status. Bad input (``UserError`` or a
 ``ValueError`` from parameter validation) is printed as one paragraph with exit status 2.
+
+`entry` is the console script (and ``python -m relsim.experiments``); `main` is the same
+command for callers that stay alive afterwards (tests, notebooks).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import textwrap
 
@@ -73,5 +77,24 @@ def main(argv: list[str] | None = None) -> int:
     return int(status or 0)
 
 
+def entry(argv: list[str] | None = None) -> None:
+    """The `relsim` console script: run `main`, then end the process with its status.
+
+    Before the interpreter shuts down, every object alive is moved out of the cyclic
+    garbage collector's reach (`gc.freeze`): the collections the interpreter runs at
+    shutdown would otherwise walk the million-odd objects that importing numpy, pandas,
+    pyarrow and scipy creates, about 0.3 s for nothing (the process's memory is returned
+    to the system as it ends). Objects are still finalised by reference counting and every
+    exit handler runs; a process that carries on must call `main` instead (frozen
+    objects are never collected).
+
+    Raises:
+        SystemExit: Always, with `main`'s exit status.
+    """
+    status = main(argv)
+    gc.freeze()
+    sys.exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

@@ -10,15 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-import webbrowser
 
 from relsim.experiments.errors import UserError
 
@@ -44,12 +36,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def free_port(host: str) -> int:
     """A port the operating system reports free on ``host``."""
+    import socket
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
 def _port_taken(host: str, port: int) -> bool:
+    import socket
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -60,6 +56,9 @@ def _port_taken(host: str, port: int) -> bool:
 
 
 def _answers(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 (local address)
             return r.status == 200
@@ -79,6 +78,13 @@ def _raise_interrupt(signum, frame) -> None:
 
 def run_app(args: argparse.Namespace) -> int:
     """Serve the explorer until interrupted; print its address once it answers."""
+    # Imported here, not at the top: every other command builds this module's parser.
+    import os
+    import signal
+    import subprocess
+    import time
+    import webbrowser
+
     if importlib.util.find_spec("solara") is None:
         raise UserError("the explorer needs the optional 'app' dependencies, which are not "
                         "installed: run `pip install -e '.[app]'` (or `make app`)")
