@@ -10,16 +10,19 @@ What is measured here (nothing else is assumed but what the report names):
 1. the mean CPU time of one run of the study, over runs spread evenly through its design
    (every regime, replicate and part of the factor space), each timed with the process's
    CPU time in this process (so other jobs' load matters little);
-2. a sharded sweep of a reduced copy of the study (same factors and regimes, N = 8,
-   20 days per run), one fresh ``relsim sweep --shard I/S`` process per shard, then
-   the merge (``merge_shards`` in this process: its work without its imports): its wall
-   time, the parts it merged and the bytes stored per run; and a sweep task's start-up
-   (a fresh interpreter importing what a task imports);
+2. sharded sweeps of a reduced copy of the study (same factors and regimes, N = 8,
+   20 days per run) in two numbers of shards, one fresh ``relsim sweep --shard I/S``
+   process per shard, then the merge (``merge_shards`` in this process: its work without
+   its imports): its wall time, the parts it merged and the bytes stored; and a sweep
+   task's start-up (a fresh interpreter importing what a task imports);
 3. from ``benchmarks/results/runner.json`` when present (``runner_bench``): the measured
    2-worker scaling and the coordinator's cost per run (the Ishigami sweep: everything the
    command does after its imports, divided by its runs, an upper bound).
 
-The projections multiply these; they are estimates, not timed studies.
+The merge's time and the stored bytes are fitted as a cost per part plus a cost per run
+(the two sharded sweeps store the same runs in different numbers of parts), and the full
+study's parts are counted by running the engine's own chunker over its runs with the mean
+run time. The projections multiply these; they are estimates, not timed studies.
 """
 
 from __future__ import annotations
@@ -102,7 +105,7 @@ def sharded_sweep(shards: int, samples: int, days: int) -> dict:
     runs = manifest["counts"]["total"]
     return {"shards": shards, "samples": samples, "days": days, "runs": runs,
             "shard_wall_s": statistics.median(walls), "task_start_s": task_start(),
-            "parts": parts, "merge_s": merge_s, "bytes_per_run": runs_bytes / runs}
+            "parts": parts, "merge_s": merge_s, "bytes": runs_bytes}
 
 
 def task_start(repeats: int = 3) -> float:
@@ -135,27 +138,57 @@ def _runner_figures() -> dict:
     return out
 
 
-def project(cpu: dict, shard: dict, runner: dict) -> dict:
+def per_part_and_run(a: dict, b: dict, key: str) -> tuple[float, float]:
+    """Fit ``value = per_part * parts + per_run * runs`` to two sweeps of the same runs.
+
+    The two sweeps store the same runs in different numbers of parts (more shards, more
+    and smaller parts), which separates a part's fixed cost (file, metadata, checksum)
+    from the cost per run.
+    """
+    runs = a["runs"]
+    per_part = (b[key] - a[key]) / (b["parts"] - a["parts"])
+    return max(per_part, 0.0), max((a[key] - per_part * a["parts"]) / runs, 0.0)
+
+
+def parts_of(runs: int, workers: int, seconds_per_run: float) -> int:
+    """Parts a sweep of ``runs`` writes: the engine's own chunker, fed the mean run time."""
+    from relsim.experiments.runner import Chunker
+
+    chunker = Chunker(list(range(runs)), workers)
+    parts = 0
+    for chunk in chunker:
+        chunker.observe(len(chunk), len(chunk) * seconds_per_run)
+        parts += 1
+    return parts
+
+
+def project(cpu: dict, shards: list[dict], runner: dict) -> dict:
     """The full study's time in the three settings, from the measured figures."""
     rows = FULL_SAMPLES * (cpu["factors"] + 2)
     runs = rows * FULL_REPLICATES * cpu["regimes"]
-    compute = runs * cpu["mean_s"]
+    per_run_s = cpu["mean_s"]
+    compute = runs * per_run_s
     eff2 = min(1.0, runner.get("scaling_2_workers", 2.0) / 2)
-    start = shard["task_start_s"]
-    # the merge: its imports once, the rest linear in the runs from the measured one (an
-    # upper bound: it costs per part, and a shard's parts grow more slowly than its runs)
-    merge = start + shard["merge_s"] * runs / shard["runs"]
-    node_rate = NODE_CORES / cpu["mean_s"]
+    start = shards[0]["task_start_s"]
+    part_s, run_s = per_part_and_run(shards[0], shards[1], "merge_s")
+    part_b, run_b = per_part_and_run(shards[0], shards[1], "bytes")
+    two_parts = parts_of(runs, 2, per_run_s)
+    node_parts = parts_of(runs, NODE_CORES, per_run_s)
+    array_parts = ARRAY_TASKS * parts_of(runs // ARRAY_TASKS, CPUS_PER_TASK, per_run_s)
+    merge = start + part_s * array_parts + run_s * runs
+    node_rate = NODE_CORES / per_run_s
     coord = runner.get("coordinator_s_per_run")
     return {
         "runs": runs, "cpu_hours": compute / 3600,
-        "two_cores_s": compute / (2 * eff2),
-        "node_s": compute / NODE_CORES + start,
+        "two_cores_s": compute / (2 * eff2), "two_cores_parts": two_parts,
+        "node_s": compute / NODE_CORES + start, "node_parts": node_parts,
         "node_runs_per_s": node_rate,
         "node_coordinator_load": node_rate * coord if coord else None,
         "array_s": compute / (ARRAY_TASKS * CPUS_PER_TASK) + start + merge,
-        "array_merge_s": merge, "task_start_s": start,
-        "stored_mb": shard["bytes_per_run"] * runs / 1e6,
+        "array_parts": array_parts, "array_merge_s": merge, "task_start_s": start,
+        "merge_s_per_part": part_s, "merge_s_per_run": run_s,
+        "bytes_per_part": part_b, "bytes_per_run": run_b,
+        "array_stored_mb": (part_b * array_parts + run_b * runs) / 1e6,
     }
 
 
@@ -169,14 +202,18 @@ def _hm(seconds: float) -> str:
 
 def print_report(r: dict) -> None:
     """The measurements and the three projections."""
-    c, s, p = r["cpu"], r["shards"], r["projection"]
+    c, p = r["cpu"], r["projection"]
     print(f"machine: {os.cpu_count()} cpus, load {r['load'][0]:.1f}")
     print(f"one run of sobol-core: mean {c['mean_s'] * 1e3:.1f} ms CPU over {c['timed']} runs "
           f"spread through the design (median {c['median_s'] * 1e3:.1f}, "
           f"{c['min_s'] * 1e3:.1f} to {c['max_s'] * 1e3:.1f})")
-    print(f"sharded reduced study: {s['runs']:,} runs in {s['shards']} shards, "
-          f"{s['parts']} parts, merge {s['merge_s']:.2f} s, {s['bytes_per_run']:.0f} bytes "
-          f"stored per run, task start-up {p['task_start_s']:.1f} s")
+    for s in r["shards"]:
+        print(f"reduced study, {s['runs']:,} runs in {s['shards']} shards: {s['parts']} parts, "
+              f"merge {s['merge_s']:.2f} s, {s['bytes'] / 1e6:.2f} MB stored")
+    print(f"  -> merge {p['merge_s_per_part'] * 1e3:.1f} ms per part + "
+          f"{p['merge_s_per_run'] * 1e6:.0f} us per run; {p['bytes_per_part'] / 1e3:.1f} kB "
+          f"per part + {p['bytes_per_run']:.0f} B per run; task start-up "
+          f"{p['task_start_s']:.1f} s")
     print(f"full study: {p['runs']:,} runs, {p['cpu_hours']:.1f} CPU hours")
     scaling = r["runner"].get("scaling_2_workers")
     print(f"  2 cores:              {_hm(p['two_cores_s'])} (CPU-bound; 2 workers "
@@ -187,8 +224,8 @@ def print_report(r: dict) -> None:
           f"must take {p['node_runs_per_s']:,.0f} runs/s"
           + (f", about {load:.0%} of one core" if load else "") + ")")
     print(f"  {ARRAY_TASKS}-task SLURM array x {CPUS_PER_TASK} CPUs: {_hm(p['array_s'])} "
-          f"(CPU; then the merge, at most {_hm(p['array_merge_s'])}; "
-          f"{p['stored_mb']:.0f} MB stored)")
+          f"(CPU, then the merge of {p['array_parts']:,} parts: {_hm(p['array_merge_s'])}; "
+          f"{p['array_stored_mb']:.0f} MB stored)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,12 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs and shards")
     args = parser.parse_args(argv)
-    k, shards = (20, 4) if args.quick else (120, 16)
+    k, shard_counts = (20, (2, 8)) if args.quick else (120, (4, 16))
     cpu = cpu_per_run(k)
-    shard = sharded_sweep(shards, samples=8, days=20)
+    shards = [sharded_sweep(n, samples=8, days=20) for n in shard_counts]
     runner = _runner_figures()
-    report = {"cpu": cpu, "shards": shard, "runner": runner,
-              "projection": project(cpu, shard, runner), "load": os.getloadavg()}
+    report = {"cpu": cpu, "shards": shards, "runner": runner,
+              "projection": project(cpu, shards, runner), "load": os.getloadavg()}
     print_report(report)
     save_json("study", report)
     return 0
