@@ -20,7 +20,9 @@ Writes ``benchmarks/results/runner.json``. Targets (issues 3 and 12):
 Every sweep, batch run and loop runs in a fresh child process, and peak memory is the
 largest proportional set size (PSS: shared pages split between the processes sharing
 them, so forked workers are not counted twice) of the child and all its descendants
-(workers included), sampled from /proc every 20 ms. Ratios are measured back to back
+(workers included), sampled from /proc every 20 ms; the peak is the largest level seen in
+two consecutive samples (a lone sample taken while a process forks counts its shared
+pages twice). Ratios are measured back to back
 (the two sides alternate, repeat after repeat) and reported as the median of the
 per-repeat ratios; times are medians. Figures depend on the machine's load: other
 processes on the same cores lower every ratio, so the report prints the load.
@@ -194,9 +196,16 @@ def run_measured(cmd: list[str], env: dict | None = None) -> dict:
     done = threading.Event()
 
     def sample() -> None:
+        # A peak counts when two consecutive samples show it: a sample taken while a
+        # process forks or spawns (the pool's workers, git) reads the parent before and
+        # the child after the fork, or a vforked child as the parent, counting shared
+        # pages twice for a moment.
         nonlocal peak
+        previous = 0
         while not done.is_set():
-            peak = max(peak, _tree_pss_kib(proc.pid))
+            current = _tree_pss_kib(proc.pid)
+            peak = max(peak, min(previous, current))
+            previous = current
             time.sleep(SAMPLE_S)
 
     sampler = threading.Thread(target=sample, daemon=True)

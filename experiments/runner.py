@@ -509,11 +509,16 @@ def sweep(experiment: Experiment | str | Path, out: str | Path = DEFAULT_OUT, *,
                                "provenance": mf.session_provenance(exp.model)}
     errors: Counter[str] = Counter()
     first: list[str] = []
+    plan: _Plan | None = None
     with ResultStore(shard_dir(root, shard) if shard else root).lock():
-        plan = _prepare(exp, root, shard, retry_failed, session, allow_code_change)
+        # The workers start (fork) before the design, the run keys and the design file's
+        # write exist, so that nothing growing with the sweep is copied into them (the
+        # model is imported first, to be shared): memory stays flat in the number of runs.
+        importlib.import_module(exp.model.split(":")[0])
         try:
             with make_executor(executor, workers, scheduler, quiet=not progress,
                                preload=exp.model.split(":")[0]) as ex:
+                plan = _prepare(exp, root, shard, retry_failed, session, allow_code_change)
                 session.update(ex.describe())
                 chunker = Chunker(plan.pending, ex.workers, chunk_target_s, max_chunk_runs,
                                   CHUNK_GROWTH if limit is not None else CHUNK_GROWTH_FAST)
@@ -525,7 +530,8 @@ def sweep(experiment: Experiment | str | Path, out: str | Path = DEFAULT_OUT, *,
                                "finished in this session are stored: rerun the same command "
                                "to resume") from exc
         finally:
-            _finish(plan.store, plan.manifest, set(plan.keys), plan.outputs, session)
+            if plan is not None:
+                _finish(plan.store, plan.manifest, set(plan.keys), plan.outputs, session)
 
     counts = plan.store.counts(expected=set(plan.keys))
     return SweepSummary(
