@@ -151,3 +151,31 @@ def test_an_expensive_model_still_gets_short_chunks_and_a_balanced_tail():
     assert sum(sizes) == 800
     assert max(sizes) <= 50  # 2 s of 40 ms runs
     assert sizes[-1] < max(sizes)
+
+
+def test_workers_start_before_the_sweep_builds_anything_that_grows_with_its_runs(
+        tmp_path, monkeypatch):
+    """Forked workers would copy the design, the run keys and the design write's buffers.
+
+    So the executor starts before `_prepare` makes them (issue 12: memory flat in runs).
+    """
+    from relsim.experiments import runner
+
+    events: list[str] = []
+    make_executor, prepare = runner.make_executor, runner._prepare
+
+    def recording_executor(*args, **kwargs):
+        events.append("executor")
+        return make_executor(*args, **kwargs)
+
+    def recording_prepare(*args, **kwargs):
+        events.append("prepare")
+        return prepare(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "make_executor", recording_executor)
+    monkeypatch.setattr(runner, "_prepare", recording_prepare)
+    path = tmp_path / "exp.toml"
+    path.write_text(textwrap.dedent(REGIMES), encoding="utf-8")
+    summary = runner.sweep(path, tmp_path / "out", workers=2, executor="local")
+    assert events == ["executor", "prepare"]
+    assert summary.ok + summary.failed == 4 * 2 * 2 * 2 and summary.pending == 0
