@@ -187,11 +187,26 @@ def _tree_pss_kib(pid: int) -> int:
     return total
 
 
-def run_measured(cmd: list[str], env: dict | None = None) -> dict:
-    """Run a command; return its last stdout line (JSON), wall time and peak memory."""
+def run_measured(cmd: list[str], env: dict | None = None, memory: bool = True) -> dict:
+    """Run a command; return its last stdout line (JSON), wall time and peak memory.
+
+    With ``memory=False`` nothing samples the process tree: reading ``smaps_rollup`` of
+    every process each 20 ms takes CPU from the measured processes, and on a 2-core
+    machine running two workers it lowered the 2-worker speed by about 14% (``peak_mib``
+    is then None).
+    """
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env)
+    if not memory:
+        out, err = proc.communicate()
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd[:4])} failed: {err[-2000:]}")
+        result = json.loads(out.strip().splitlines()[-1])
+        result["peak_mib"] = None
+        result["process_s"] = wall
+        return result
     peak = 0
     done = threading.Event()
 
@@ -222,11 +237,11 @@ def run_measured(cmd: list[str], env: dict | None = None) -> dict:
     return result
 
 
-def measure(kind: str, **kwargs) -> dict:
-    """Run one child benchmark; return its timing and its tree's peak memory."""
+def measure(kind: str, memory: bool = True, **kwargs) -> dict:
+    """Run one child benchmark; return its timing and (``memory``) its tree's peak memory."""
     cmd = [sys.executable, "-m", "benchmarks.runner_bench", "--child", kind,
            "--args", json.dumps(kwargs)]
-    result = run_measured(cmd)
+    result = run_measured(cmd, memory=memory)
     result["runs_per_s"] = result["runs"] / result["elapsed_s"]
     return result
 
@@ -237,12 +252,13 @@ def _median(results: list[dict], key: str = "elapsed_s") -> dict:
     return {**ordered[(len(ordered) - 1) // 2], "repeats": [r[key] for r in results]}
 
 
-def _paired(kind_a: tuple[str, dict], kind_b: tuple[str, dict], repeats: int) -> tuple:
+def _paired(kind_a: tuple[str, dict], kind_b: tuple[str, dict], repeats: int,
+            memory: bool = True) -> tuple:
     """``repeats`` measurements of two cases, alternating (back to back)."""
     a, b = [], []
     for _ in range(repeats):
-        a.append(measure(kind_a[0], **kind_a[1]))
-        b.append(measure(kind_b[0], **kind_b[1]))
+        a.append(measure(kind_a[0], memory=memory, **kind_a[1]))
+        b.append(measure(kind_b[0], memory=memory, **kind_b[1]))
     return a, b
 
 
@@ -283,11 +299,12 @@ def _ishigami(report: dict, repeats: int) -> None:
         for i in range(repeats):
             args = {"experiment": str(path), "out": str(Path(tmp) / f"out{i}"),
                     "workers": workers}
-            ours.append(run_measured([*peers, "relsim", json.dumps(args)], env))
+            ours.append(run_measured([*peers, "relsim", json.dumps(args)], env, memory=False))
             if has_ema:
                 theirs.append(run_measured(
-                    [*peers, "ema", json.dumps({"samples": samples, "workers": workers})], env))
-            floors.append(run_measured([*peers, "imports", "{}"], env))
+                    [*peers, "ema", json.dumps({"samples": samples, "workers": workers})], env,
+                    memory=False))
+            floors.append(run_measured([*peers, "imports", "{}"], env, memory=False))
     for r in ours:
         r["runs"] = runs
     part: dict = {"runs": runs, "workers": workers, "repeats": repeats,
@@ -319,7 +336,7 @@ def _overhead(report: dict, scale: float, repeats: int) -> None:
     n, days = int(400 * scale), 720
     loops, sweeps = _paired(("loop", {"runs": n, "days": days}),
                             ("sweep", {"runs": n, "days": days, "workers": 1,
-                                       "executor": "serial"}), repeats)
+                                       "executor": "serial"}), repeats, memory=False)
     ratios = sorted(s["elapsed_s"] / lp["elapsed_s"] - 1 for lp, s in zip(loops, sweeps,
                                                                           strict=True))
     report["overhead"] = {"runs": n, "days": days, "loop": _median(loops),
@@ -338,7 +355,7 @@ def _scaling(report: dict, scale: float, repeats: int) -> None:
     ones, twos = _paired(("sweep", {"runs": n, "days": days, "workers": 1,
                                     "executor": "local"}),
                          ("sweep", {"runs": n, "days": days, "workers": 2,
-                                    "executor": "local"}), repeats)
+                                    "executor": "local"}), repeats, memory=False)
     ratios = sorted(t["runs_per_s"] / o["runs_per_s"] for o, t in zip(ones, twos, strict=True))
     report["scaling"] = {"runs": n, "days": days, "workers_1": _median(ones),
                          "workers_2": _median(twos), "speedups": ratios,
