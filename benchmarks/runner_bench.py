@@ -198,15 +198,6 @@ def run_measured(cmd: list[str], env: dict | None = None, memory: bool = True) -
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env)
-    if not memory:
-        out, err = proc.communicate()
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd[:4])} failed: {err[-2000:]}")
-        result = json.loads(out.strip().splitlines()[-1])
-        result["peak_mib"] = None
-        result["process_s"] = wall
-        return result
     peak = 0
     done = threading.Event()
 
@@ -224,15 +215,17 @@ def run_measured(cmd: list[str], env: dict | None = None, memory: bool = True) -
             time.sleep(SAMPLE_S)
 
     sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    if memory:
+        sampler.start()
     out, err = proc.communicate()
     wall = time.perf_counter() - t0
     done.set()
-    sampler.join()
+    if memory:
+        sampler.join()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])} failed: {err[-2000:]}")
     result = json.loads(out.strip().splitlines()[-1])
-    result["peak_mib"] = peak / 1024
+    result["peak_mib"] = peak / 1024 if memory else None
     result["process_s"] = wall
     return result
 
