@@ -510,15 +510,22 @@ def sweep(experiment: Experiment | str | Path, out: str | Path = DEFAULT_OUT, *,
     errors: Counter[str] = Counter()
     first: list[str] = []
     plan: _Plan | None = None
-    with ResultStore(shard_dir(root, shard) if shard else root).lock():
-        # The workers start (fork) before the design, the run keys and the design file's
-        # write exist, so that nothing growing with the sweep is copied into them (the
-        # model is imported first, to be shared): memory stays flat in the number of runs.
-        importlib.import_module(exp.model.split(":")[0])
+    store = ResultStore(shard_dir(root, shard) if shard else root)
+    with store.lock():
+        # A directory of another experiment version is reported before any worker or
+        # cluster starts.
+        _check_identity(store, exp)
+        # Local worker processes are forked before the design, the run keys and the design
+        # file's write exist, so that nothing growing with the sweep is copied into them:
+        # memory stays flat in the number of runs. The serial executor and Dask copy
+        # nothing, so there the plan (and its checks of the stored runs) comes first.
+        if not (executor == "local" and scheduler is None):
+            plan = _prepare(exp, root, shard, retry_failed, session, allow_code_change)
         try:
             with make_executor(executor, workers, scheduler, quiet=not progress,
                                preload=exp.model.split(":")[0]) as ex:
-                plan = _prepare(exp, root, shard, retry_failed, session, allow_code_change)
+                if plan is None:
+                    plan = _prepare(exp, root, shard, retry_failed, session, allow_code_change)
                 session.update(ex.describe())
                 chunker = Chunker(plan.pending, ex.workers, chunk_target_s, max_chunk_runs,
                                   CHUNK_GROWTH if limit is not None else CHUNK_GROWTH_FAST)
@@ -591,6 +598,16 @@ def _check_code(store: ResultStore, previous: dict[str, Any] | None, session: di
         "which code computed it)")
 
 
+def _check_identity(store: ResultStore, exp: Experiment) -> dict[str, Any] | None:
+    """The store's manifest, if any; stop when it belongs to another version of ``exp``."""
+    previous = store.read_manifest()
+    if previous is not None and previous.get("identity") != exp.identity():
+        raise UserError(f"{store.root} holds results of a different version of experiment "
+                        f"'{exp.name}' (its design, model, seed, params or regimes differ); "
+                        "use another --out or name, or remove that directory")
+    return previous
+
+
 def _prepare(exp: Experiment, root: Path, shard: tuple[int, int] | None,
              retry_failed: bool, session: dict[str, Any] | None = None,
              allow_code_change: bool = False) -> _Plan:
@@ -599,11 +616,7 @@ def _prepare(exp: Experiment, root: Path, shard: tuple[int, int] | None,
     design = build_design(exp)
     params = param_columns(exp)
     keys = list(run_keys(len(design), exp.replicates, exp.regime_names, shard))
-    previous = store.read_manifest()
-    if previous is not None and previous.get("identity") != exp.identity():
-        raise UserError(f"{store.root} holds results of a different version of experiment "
-                        f"'{exp.name}' (its design, model, seed, params or regimes differ); "
-                        "use another --out or name, or remove that directory")
+    previous = _check_identity(store, exp)
     store.create()
     done = store.finished_keys(include_failed=not retry_failed)
     if shard is not None:  # runs already merged into the main store count as done

@@ -179,3 +179,38 @@ def test_workers_start_before_the_sweep_builds_anything_that_grows_with_its_runs
     summary = runner.sweep(path, tmp_path / "out", workers=2, executor="local")
     assert events == ["executor", "prepare"]
     assert summary.ok + summary.failed == 4 * 2 * 2 * 2 and summary.pending == 0
+
+
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_a_directory_of_another_experiment_version_stops_before_any_worker_starts(
+        tmp_path, monkeypatch, executor):
+    """Bad input is reported at once, not after a pool or a Dask cluster has started."""
+    from relsim.experiments import runner
+    from relsim.experiments.errors import UserError
+
+    path = tmp_path / "exp.toml"
+    path.write_text(textwrap.dedent(REGIMES), encoding="utf-8")
+    runner.sweep(path, tmp_path / "out", workers=1, executor="serial")
+    path.write_text(textwrap.dedent(REGIMES).replace("seed = 21", "seed = 22"),
+                    encoding="utf-8")
+    started: list[str] = []
+    monkeypatch.setattr(runner, "make_executor", lambda *a, **k: started.append("executor"))
+    with pytest.raises(UserError, match="holds results of a different version"):
+        runner.sweep(path, tmp_path / "out", workers=2, executor=executor)
+    assert started == []
+
+
+def test_dask_and_serial_sweeps_plan_before_their_executor_starts(tmp_path, monkeypatch):
+    """Only forked local workers gain from starting first; the others check first."""
+    from relsim.experiments import runner
+
+    events: list[str] = []
+    make_executor, prepare = runner.make_executor, runner._prepare
+    monkeypatch.setattr(runner, "make_executor",
+                        lambda *a, **k: events.append("executor") or make_executor(*a, **k))
+    monkeypatch.setattr(runner, "_prepare",
+                        lambda *a, **k: events.append("prepare") or prepare(*a, **k))
+    path = tmp_path / "exp.toml"
+    path.write_text(textwrap.dedent(REGIMES), encoding="utf-8")
+    runner.sweep(path, tmp_path / "out", workers=1, executor="serial")
+    assert events == ["prepare", "executor"]
