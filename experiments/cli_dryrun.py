@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 #: Runs timed by default before extrapolating.
-DEFAULT_TIMED_RUNS = 3
+DEFAULT_TIMED_RUNS = 5
 
 
 def _duration(seconds: float) -> str:
@@ -34,20 +34,29 @@ def _duration(seconds: float) -> str:
 
 
 def _spread(items: list, k: int) -> list:
-    """``k`` items spread evenly over ``items`` (all of them when there are fewer)."""
+    """The middle items of ``k`` equal slices of ``items`` (all of them when fewer).
+
+    Middles, not ends: the first and last rows of a design are often its extremes (a
+    Sobol' design starts at the corner of the space), which would bias the estimate.
+    """
     if k <= 0 or not items:
         return []
     if len(items) <= k:
         return list(items)
-    step = (len(items) - 1) / max(k - 1, 1)
-    return [items[round(i * step)] for i in range(k)]
+    return [items[int((i + 0.5) * len(items) / k)] for i in range(k)]
 
 
 def dry_run(args: argparse.Namespace) -> int:
     """Describe the sweep of ``args.experiment`` without writing anything."""
     from relsim.experiments.design import build_design
     from relsim.experiments.executors import default_workers
-    from relsim.experiments.runner import TaskFactory, run_keys, shard_dir, undefined_outputs
+    from relsim.experiments.runner import (
+        TaskFactory,
+        param_columns,
+        run_keys,
+        run_rules,
+        shard_dir,
+    )
     from relsim.experiments.spec import load_experiment
     from relsim.experiments.store import ResultStore
     from relsim.experiments.worker import resolve, run_one
@@ -85,15 +94,14 @@ def dry_run(args: argparse.Namespace) -> int:
         return 0
     make_task = TaskFactory(exp, design)
     fn = resolve(exp.model)
-    undefined = undefined_outputs(exp)
+    # the sweep's own rules: reserved names, analysed outputs finite, undefined outputs
+    # allowed NaN, the run timeout (--timeout, else the file's timeout_s)
+    timeout = args.timeout if args.timeout is not None else getattr(exp, "timeout_s", None)
+    rules = run_rules(exp, param_columns(exp), timeout)
     times, failures = [], []
     for key in sample:
         start = time.perf_counter()
-        # the same validity check as the sweep: only analysed outputs must be finite, and
-        # outputs the model declares undefined in some runs may be NaN
-        record = run_one(fn, make_task(key), exp.series,
-                         checked=frozenset(exp.outputs) if exp.outputs else None,
-                         undefined=undefined)
+        record = run_one(fn, make_task(key), exp.series, **rules)
         times.append(time.perf_counter() - start)
         if record.status != "ok":
             failures.append((key, record.error))

@@ -100,7 +100,7 @@ def register(sub) -> None:
                    help="print the design size, the runs (stored, still to do) and an "
                    "estimated time from a few timed runs; write nothing")
     p.add_argument("--time-runs", type=int, default=None, metavar="K",
-                   help="with --dry-run: runs to time in this process (default 3; 0 for "
+                   help="with --dry-run: runs to time in this process (default 5; 0 for "
                    "none)")
     p.set_defaults(func=cmd_sweep)
 

@@ -636,15 +636,27 @@ def _prepare(exp: Experiment, root: Path, shard: tuple[int, int] | None,
     return _Plan(store, design, params, keys, pending, outputs, manifest)
 
 
+def run_rules(exp: Experiment, params: dict[str, tuple[str, pa.DataType]],
+              timeout_s: float | None) -> dict[str, Any]:
+    """How a run of ``exp`` is judged: the keyword arguments of `run_batch`/`run_one`.
+
+    One place for the sweep and ``sweep --dry-run``: outputs may not take a run-table
+    column's name, only analysed outputs must be finite, outputs the model declares
+    undefined may be NaN, and a run over ``timeout_s`` fails.
+    """
+    return {"reserved": frozenset(RESERVED_COLUMNS) | frozenset(c for c, _ in params.values()),
+            "timeout_s": timeout_s,
+            "checked": frozenset(exp.outputs) if exp.outputs else None,
+            "undefined": undefined_outputs(exp)}
+
+
 def _execute(exp: Experiment, plan: _Plan, ex: Any, chunker: Chunker,
              session: dict[str, Any], errors: Counter[str], first: list[str], progress: bool,
              timeout_s: float | None = None, max_failures: float | None = None) -> None:
     """Run the pending runs chunk by chunk, writing each finished chunk as one part."""
     make_batch = BatchFactory(exp, plan.design)
-    reserved = frozenset(RESERVED_COLUMNS) | frozenset(c for c, _ in plan.params.values())
-    run = partial(run_batch, exp.model, series=exp.series, reserved=reserved,
-                  timeout_s=timeout_s, checked=frozenset(exp.outputs) if exp.outputs else None,
-                  undefined=undefined_outputs(exp))
+    run = partial(run_batch, exp.model, series=exp.series,
+                  **run_rules(exp, plan.params, timeout_s))
     defaults = exp.defaults or {}
     batches = (make_batch(keys) for keys in chunker)
     with _progress(len(plan.pending), progress, exp.name) as bar:  # after workers started

@@ -91,7 +91,7 @@ def test_dry_run_sizes_times_and_writes_nothing(tmp_path):
     assert "design: lhs, 6 rows (samples = 6), 1 factors" in text
     assert "runs: 6 rows x 2 replicates x 2 regimes = 24" in text
     assert "stored: 0 (0 ok); to run: 24" in text
-    assert re.search(r"timed 3 runs: [\d.e-]+ s per run", text)
+    assert re.search(r"timed 5 runs: [\d.e-]+ s per run", text)
     assert re.search(r"estimate: [\d.]+ s with 2 workers \(24 runs", text)
     assert not out.exists(), "a dry run must write nothing"
 
@@ -140,6 +140,36 @@ def test_dry_run_checks_runs_as_the_sweep_does(tmp_path, capsys):
     assert "timed 2 runs" in text and "failed" not in text
     assert cli.main(["sweep", str(path), "--out", str(tmp_path / "out"), "--quiet",
                      "--workers", "1"]) == 0
+
+
+def test_dry_run_applies_the_sweeps_reserved_names_and_timeout(tmp_path, capsys):
+    # slow() returns "y" and "z": with a factor named z, its output takes a run-table
+    # column's name, which the sweep refuses run by run; and hang() never returns for
+    # x1 > 0.5, which the sweep's --timeout turns into a failed run. The dry run must
+    # report both as the sweep would (and not hang).
+    path = tmp_path / "exp.toml"
+    path.write_text(textwrap.dedent("""
+        [experiment]
+        name = "rules"
+        model = "sweep_models:slow"
+        design = "grid"
+        seed = 1
+        [params]
+        sleep = 0.0
+        [factors]
+        x1 = {values = [0.2, 0.8]}
+        z = {values = [1.0]}
+    """))
+    assert cli.main(["sweep", str(path), "--out", str(tmp_path / "out"), "--dry-run",
+                     "--time-runs", "2"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "failed" in text and "'z'" in text
+    path.write_text(path.read_text().replace("sweep_models:slow", "sweep_models:hang")
+                    .replace("z = {values = [1.0]}\n", ""))
+    assert cli.main(["sweep", str(path), "--out", str(tmp_path / "out"), "--dry-run",
+                     "--time-runs", "2", "--timeout", "0.5"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "timed 2 runs" in text and text.count("failed") == 1 and "0.5" in text
 
 
 def test_time_runs_without_dry_run_is_a_usage_error(tmp_path, capsys):
