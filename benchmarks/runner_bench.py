@@ -274,6 +274,12 @@ def run_all(quick: bool, parts: tuple[str, ...] = PARTS) -> dict:
     if "batch_run" in parts:
         _batch(report, scale)
     report["load_after"] = os.getloadavg()
+    # each part says how it was measured: `--only` runs merge their parts into an older
+    # runner.json, whose top-level fields then describe the last session only
+    stamp = {"quick": quick, "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    for part in parts:
+        if isinstance(report.get(part), dict):
+            report[part].update(stamp)
     return report
 
 
