@@ -292,7 +292,7 @@ class Salesperson(mesa.Agent):
 
     def busy_hours(self) -> float:
         """Hours already used today for orders, lobbying and apologies."""
-        h = self.hours
+        h = self.hours  # `can_lobby` repeats this sum inline (hot path): keep them alike
         return h["handling"] + h["lobbying"] + h["apologising"]
 
     def handle(self, channel: int) -> None:
@@ -319,7 +319,7 @@ class Salesperson(mesa.Agent):
     def can_lobby(self) -> bool:
         """Enough hours left today to lobby for one order and apologise."""
         p = self.model.p
-        h = self.hours  # busy_hours(), written out
+        h = self.hours  # busy_hours(), written out (a call per order); keep them alike
         busy = h["handling"] + h["lobbying"] + h["apologising"]
         return busy + p.lobby_hours + p.apology_hours <= p.sales_hours
 
