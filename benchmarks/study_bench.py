@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import statistics
@@ -108,6 +109,34 @@ def sharded_sweep(shards: int, samples: int, days: int) -> dict:
             "parts": parts, "merge_s": merge_s, "bytes": runs_bytes}
 
 
+def combine_cost(samples: int, days: int) -> dict:
+    """Seconds per part of a sweep's final combining of its chunks' parts.
+
+    A reduced study is swept in this process with the combining switched off (chunks of
+    at most 16 runs, so it leaves many parts), then the store's final compaction (which
+    reads every part and combines them) is timed.
+    """
+    from relsim.experiments.runner import sweep
+    from relsim.experiments.store import ResultStore
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "study.toml"
+        path.write_text(_reduced_study(samples, days))
+        original = ResultStore.coalesce
+        ResultStore.coalesce = lambda self, max_runs=0: 0
+        try:
+            summary = sweep(path, Path(tmp) / "out", workers=1, executor="serial",
+                            max_chunk_runs=16)
+        finally:
+            ResultStore.coalesce = original
+        store = ResultStore(summary.path)
+        parts = len(store.parts())
+        t0 = time.perf_counter()
+        store.compact()
+        seconds = time.perf_counter() - t0
+    return {"parts": parts, "seconds": seconds, "s_per_part": seconds / parts}
+
+
 def task_start(repeats: int = 3) -> float:
     """Wall seconds for a fresh interpreter to import what a sweep task imports."""
     code = ("import relsim.experiments.runner, relsim.experiments.design, "
@@ -162,30 +191,45 @@ def parts_of(runs: int, workers: int, seconds_per_run: float) -> int:
     return parts
 
 
-def project(cpu: dict, shards: list[dict], runner: dict) -> dict:
-    """The full study's time in the three settings, from the measured figures."""
+def project(cpu: dict, shards: list[dict], combine: dict, runner: dict) -> dict:
+    """The full study's time in the three settings, from the measured figures.
+
+    A sweep writes one part per chunk while it runs and combines them into parts of up to
+    `COALESCE_RUNS` runs when it ends, at the measured cost per part (``combine``). A
+    merge then reads the shards' combined parts.
+    """
+    from relsim.experiments.store import COALESCE_RUNS
+
     rows = FULL_SAMPLES * (cpu["factors"] + 2)
     runs = rows * FULL_REPLICATES * cpu["regimes"]
     per_run_s = cpu["mean_s"]
     compute = runs * per_run_s
     eff2 = min(1.0, runner.get("scaling_2_workers", 2.0) / 2)
     start = shards[0]["task_start_s"]
+    join_s = combine["s_per_part"]
     part_s, run_s = per_part_and_run(shards[0], shards[1], "merge_s")
     part_b, run_b = per_part_and_run(shards[0], shards[1], "bytes")
-    two_parts = parts_of(runs, 2, per_run_s)
-    node_parts = parts_of(runs, NODE_CORES, per_run_s)
-    array_parts = ARRAY_TASKS * parts_of(runs // ARRAY_TASKS, CPUS_PER_TASK, per_run_s)
+    task_runs = runs // ARRAY_TASKS
+    two_chunks = parts_of(runs, 2, per_run_s)
+    node_chunks = parts_of(runs, NODE_CORES, per_run_s)
+    task_chunks = parts_of(task_runs, CPUS_PER_TASK, per_run_s)
+    combined = math.ceil(runs / COALESCE_RUNS)
+    array_parts = ARRAY_TASKS * math.ceil(task_runs / COALESCE_RUNS)
     merge = start + part_s * array_parts + run_s * runs
     node_rate = NODE_CORES / per_run_s
     coord = runner.get("coordinator_s_per_run")
     return {
         "runs": runs, "cpu_hours": compute / 3600,
-        "two_cores_s": compute / (2 * eff2), "two_cores_parts": two_parts,
-        "node_s": compute / NODE_CORES + start, "node_parts": node_parts,
+        "two_cores_s": compute / (2 * eff2) + join_s * two_chunks,
+        "two_cores_chunks": two_chunks, "parts_after": combined,
+        "node_s": compute / NODE_CORES + start + join_s * node_chunks,
+        "node_chunks": node_chunks,
         "node_runs_per_s": node_rate,
         "node_coordinator_load": node_rate * coord if coord else None,
-        "array_s": compute / (ARRAY_TASKS * CPUS_PER_TASK) + start + merge,
-        "array_parts": array_parts, "array_merge_s": merge, "task_start_s": start,
+        "array_s": (compute / (ARRAY_TASKS * CPUS_PER_TASK) + start + join_s * task_chunks
+                    + merge),
+        "array_task_chunks": task_chunks, "array_parts": array_parts,
+        "array_merge_s": merge, "task_start_s": start,
         "merge_s_per_part": part_s, "merge_s_per_run": run_s,
         "bytes_per_part": part_b, "bytes_per_run": run_b,
         "array_stored_mb": (part_b * array_parts + run_b * runs) / 1e6,
@@ -214,11 +258,16 @@ def print_report(r: dict) -> None:
           f"{p['merge_s_per_run'] * 1e6:.0f} us per run; {p['bytes_per_part'] / 1e3:.1f} kB "
           f"per part + {p['bytes_per_run']:.0f} B per run; task start-up "
           f"{p['task_start_s']:.1f} s")
-    print(f"full study: {p['runs']:,} runs, {p['cpu_hours']:.1f} CPU hours")
+    j = r["combine"]
+    print(f"combining a sweep's chunks at its end: {j['parts']} parts in {j['seconds']:.2f} s "
+          f"({j['s_per_part'] * 1e3:.1f} ms per part)")
+    print(f"full study: {p['runs']:,} runs, {p['cpu_hours']:.1f} CPU hours; stored in "
+          f"{p['parts_after']:,} parts of up to 8,192 runs")
     scaling = r["runner"].get("scaling_2_workers")
     print(f"  2 cores:              {_hm(p['two_cores_s'])} (CPU-bound; 2 workers "
-          + (f"{scaling:.2f}x of 1 as measured by runner_bench)" if scaling else
-             "assumed 2x of 1: run runner_bench --only scaling)"))
+          + (f"{scaling:.2f}x of 1 as measured by runner_bench" if scaling else
+             "assumed 2x of 1: run runner_bench --only scaling")
+          + f"; {p['two_cores_chunks']:,} chunks combined at the end)")
     load = p["node_coordinator_load"]
     print(f"  {NODE_CORES}-core node:         {_hm(p['node_s'])} (CPU-bound; the coordinator "
           f"must take {p['node_runs_per_s']:,.0f} runs/s"
@@ -236,9 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     k, shard_counts = (20, (2, 8)) if args.quick else (120, (4, 16))
     cpu = cpu_per_run(k)
     shards = [sharded_sweep(n, samples=8, days=20) for n in shard_counts]
+    combine = combine_cost(samples=8, days=20)
     runner = _runner_figures()
-    report = {"cpu": cpu, "shards": shards, "runner": runner,
-              "projection": project(cpu, shards, runner), "load": os.getloadavg()}
+    report = {"cpu": cpu, "shards": shards, "combine": combine, "runner": runner,
+              "projection": project(cpu, shards, combine, runner), "load": os.getloadavg()}
     print_report(report)
     save_json("study", report)
     return 0

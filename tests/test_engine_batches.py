@@ -6,6 +6,7 @@ import math
 import textwrap
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from relsim.experiments.design import build_design
 from relsim.experiments.runner import (
@@ -214,3 +215,91 @@ def test_dask_and_serial_sweeps_plan_before_their_executor_starts(tmp_path, monk
     path.write_text(textwrap.dedent(REGIMES), encoding="utf-8")
     runner.sweep(path, tmp_path / "out", workers=1, executor="serial")
     assert events == ["prepare", "executor"]
+
+
+# ------------------------------------------------------------------ combining small parts
+
+
+def _sweep_regimes(tmp_path: Path, out: str, coalesce: bool, monkeypatch) -> Path:
+    from relsim.experiments import runner
+    from relsim.experiments.store import ResultStore
+
+    path = tmp_path / "exp.toml"
+    path.write_text(textwrap.dedent(REGIMES), encoding="utf-8")
+    with monkeypatch.context() as m:
+        if not coalesce:
+            m.setattr(ResultStore, "coalesce", lambda self, max_runs=0: 0)
+        # chunks of at most 3 runs: 32 runs in at least 11 parts
+        summary = runner.sweep(path, tmp_path / out, workers=1, executor="serial",
+                               max_chunk_runs=3)
+    return summary.path
+
+
+def test_a_finished_sweep_combines_its_small_parts_and_its_table_is_unchanged(
+        tmp_path, monkeypatch):
+    from relsim.experiments import read_runs
+    from relsim.experiments.store import ResultStore
+    from runs_table import comparable
+
+    separate = _sweep_regimes(tmp_path, "separate", False, monkeypatch)
+    combined = _sweep_regimes(tmp_path, "combined", True, monkeypatch)
+    assert len(ResultStore(separate).parts()) >= 11
+    assert len(ResultStore(combined).parts()) == 1  # 32 runs fit one part of 8,192
+    a, b = read_runs(separate), read_runs(combined)
+    assert len(b) == 32 and (b["status"] == "failed").sum() > 0  # failed runs kept too
+    assert comparable(a).equals(comparable(b))
+
+
+def test_combining_respects_the_size_limit_and_a_kill_midway_loses_nothing(
+        tmp_path, monkeypatch):
+    import shutil
+
+    from relsim.experiments import read_runs
+    from relsim.experiments.store import ResultStore
+    from runs_table import comparable
+
+    root = _sweep_regimes(tmp_path, "out", False, monkeypatch)
+    store = ResultStore(root)
+    before = comparable(read_runs(root))
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    for part in store.parts():
+        shutil.copy(part, kept / part.name)
+    assert store.coalesce(max_runs=10) > 0
+    sizes = [pq.read_metadata(p).num_rows for p in store.parts()]
+    assert max(sizes) <= 10 and sum(sizes) == 32
+    # a kill after a combined part was written but before its old parts were removed
+    # leaves identical rows twice: the table is unchanged and the next compaction
+    # removes the copies
+    for part in kept.iterdir():
+        shutil.copy(part, store.runs_dir / part.name)
+    assert comparable(read_runs(root)).equals(before)
+    store.compact()
+    assert sum(pq.read_metadata(p).num_rows for p in store.parts()) == 32
+    assert comparable(read_runs(root)).equals(before)
+
+
+def test_a_store_with_daily_series_keeps_its_parts_paired(tmp_path):
+    from relsim.experiments import runner
+    from relsim.experiments.store import ResultStore
+
+    path = tmp_path / "exp.toml"
+    path.write_text(textwrap.dedent("""
+        [experiment]
+        name = "series"
+        model = "sweep_models:noisy"
+        design = "lhs"
+        samples = 16
+        seed = 4
+        series = true
+        [factors]
+        x1 = [-3.14, 3.14]
+        x2 = [-3.14, 3.14]
+        x3 = [-3.14, 3.14]
+    """), encoding="utf-8")
+    summary = runner.sweep(path, tmp_path / "out", workers=1, executor="serial",
+                           max_chunk_runs=3)
+    store = ResultStore(summary.path)
+    runs = sorted(p.name for p in store.parts())
+    assert summary.ok == 16 and len(runs) >= 6  # chunks of at most 3 runs
+    assert runs == sorted(p.name for p in store.series_dir.glob("part-*.parquet"))
