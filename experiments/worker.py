@@ -1,4 +1,4 @@
-"""Worker side of a sweep: run one chunk of runs and return plain records.
+"""Worker side of a sweep: run one chunk (a `Batch`) of runs and return them as columns.
 
 This module runs inside worker processes (local pool or Dask workers), so it imports
 nothing heavy and never touches the results directory: only the coordinating process
@@ -82,14 +82,6 @@ class RunRecord:
     outputs: dict[str, float] = field(default_factory=dict)
     series: Any = None
     traceback: str = ""
-
-
-@dataclass
-class ChunkResult:
-    """The outcome of one chunk: its records and the seconds spent computing it."""
-
-    records: list[RunRecord]
-    compute_s: float
 
 
 @functools.lru_cache(maxsize=8)
@@ -266,37 +258,6 @@ def run_one(fn: Callable[..., Any], task: Task, series: bool,
                      outputs, frame, trace)
 
 
-def run_chunk(model_ref: str, tasks: list[Task], series: bool = False,
-              reserved: frozenset[str] = RESERVED,
-              timeout_s: float | None = None,
-              checked: frozenset[str] | None = None,
-              undefined: frozenset[str] = frozenset()) -> ChunkResult:
-    """Run a chunk of tasks in order.
-
-    Args:
-        model_ref: ``module:function`` of the simulated function.
-        tasks: The runs to do.
-        series: Call the function with ``series=True`` and keep its ``series`` frame.
-        reserved: Column names outputs may not take (run-table columns and parameters).
-        timeout_s: Per-run time limit in seconds (None: no limit).
-        checked: Outputs that must be finite for a run to be ``ok`` (None: all).
-        undefined: Outputs that may be NaN (undefined) in an ``ok`` run.
-
-    Returns:
-        The records, in task order, and the total compute time.
-    """
-    start = time.perf_counter()
-    try:
-        fn = resolve(model_ref)
-    except Exception as exc:  # e.g. a Dask worker without the model installed
-        message = f"cannot load model '{model_ref}' in the worker: {_error_text(exc)}"
-        records = [RunRecord(t.row, t.replicate, t.regime, t.seed, STATUS_FAILED, message, 0.0,
-                             traceback=_traceback_text(exc)) for t in tasks]
-        return ChunkResult(records, time.perf_counter() - start)
-    records = [run_one(fn, t, series, reserved, timeout_s, checked, undefined) for t in tasks]
-    return ChunkResult(records, time.perf_counter() - start)
-
-
 # --------------------------------------------------------------------------- batches
 
 
@@ -416,7 +377,7 @@ def run_batch(model_ref: str, batch: Batch, series: bool = False,
               reserved: frozenset[str] = RESERVED, timeout_s: float | None = None,
               checked: frozenset[str] | None = None,
               undefined: frozenset[str] = frozenset()) -> BatchResult:
-    """Run a batch in order; the runs as `run_chunk` would, the results as columns.
+    """Run a batch in order, each run as `run_one` runs it; the results as columns.
 
     Args:
         model_ref: ``module:function`` of the simulated function.

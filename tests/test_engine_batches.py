@@ -18,7 +18,7 @@ from relsim.experiments.runner import (
     run_keys,
 )
 from relsim.experiments.spec import load_experiment
-from relsim.experiments.worker import run_batch, run_chunk
+from relsim.experiments.worker import resolve, run_batch, run_one
 
 TESTS = Path(__file__).resolve().parent
 
@@ -100,12 +100,12 @@ def test_a_batch_holds_the_parameters_seeds_and_stored_values_of_one_task_per_ru
         assert one.seeds() == [tasks[i].seed]
 
 
-def test_run_batch_returns_as_columns_what_run_chunk_returns_per_run(tmp_path):
+def test_run_batch_returns_as_columns_what_run_one_returns_per_run(tmp_path):
     exp, design = _experiment(tmp_path, REGIMES)
     keys = list(run_keys(len(design), exp.replicates, exp.regime_names))
     tasks = [TaskFactory(exp, design)(k) for k in keys]
     batch = BatchFactory(exp, design)(keys)
-    records = run_chunk(exp.model, tasks).records
+    records = [run_one(resolve(exp.model), t, False) for t in tasks]
     result = run_batch(exp.model, batch)
 
     assert result.status == [r.status for r in records]

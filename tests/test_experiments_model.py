@@ -125,15 +125,16 @@ def test_workers_release_mesa_models_after_each_run():
     import weakref
 
     from mesa.agent import Agent
-    from relsim.experiments.worker import Task, run_chunk
+    from relsim.experiments.worker import Task, resolve, run_one
 
     registry = getattr(Agent, "_ids", None)  # Mesa 3.3; gone once mesa#3180 fixed the leak
     live = model.SalesModel({"days": 5, "warmup_days": 1}, seed=1)  # not the runner's
     before = len(registry) if registry is not None else 0
     tasks = [Task(0, r, "", r, {"days": 10, "warmup_days": 2}) for r in range(5)]
     # (a 10-day run may see no complex deal: complex_win_rate is then undefined, NaN)
-    result = run_chunk("relsim.model:simulate", tasks, checked=frozenset({"profit", "otd"}))
-    assert [r.status for r in result.records] == ["ok"] * 5
+    simulate = resolve("relsim.model:simulate")
+    records = [run_one(simulate, t, False, checked=frozenset({"profit", "otd"})) for t in tasks]
+    assert [r.status for r in records] == ["ok"] * 5
     if registry is not None:
         assert len(registry) == before and live in registry  # others' models untouched
 
@@ -146,7 +147,8 @@ def test_workers_release_mesa_models_after_each_run():
 
     model.SalesModel.__init__ = spy
     try:
-        run_chunk("relsim.model:simulate", tasks[:2])
+        for t in tasks[:2]:
+            run_one(simulate, t, False)
     finally:
         model.SalesModel.__init__ = original
     gc.collect()
