@@ -1,9 +1,11 @@
-"""Helpers to compare stored runs tables in tests."""
+"""Shared helpers of the engine tests: comparing stored runs tables, a time bound."""
 
 from __future__ import annotations
 
 import pandas as pd
 
+#: Generous bound for a sweep of a few seconds on a loaded 2-core machine.
+DEADLINE_S = 120.0
 #: A run's key in the runs table.
 KEY = ["row", "replicate", "regime"]
 

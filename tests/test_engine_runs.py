@@ -25,11 +25,7 @@ from relsim.experiments.errors import UserError
 from relsim.experiments.runner import sweep
 from relsim.experiments.store import ResultStore
 from relsim.experiments.worker import resolve
-from runs_table import KEY, comparable
-
-TESTS = Path(__file__).resolve().parent
-#: Generous bound for a sweep of a few seconds on a loaded 2-core machine.
-DEADLINE_S = 120.0
+from runs_table import DEADLINE_S, KEY, comparable
 
 GRID = """
 [experiment]

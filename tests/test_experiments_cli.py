@@ -14,11 +14,7 @@ import pandas as pd
 import pytest
 from relsim.experiments import cli, read_runs, run_experiment
 from relsim.experiments.store import ResultStore, read_parts
-from runs_table import KEY, comparable
-
-TESTS = Path(__file__).resolve().parent
-#: Generous bound for a sweep of a few seconds on a loaded 2-core machine.
-DEADLINE_S = 120.0
+from runs_table import DEADLINE_S, KEY, comparable
 
 SLOW = """
 [experiment]
