@@ -514,18 +514,19 @@ def sweep(experiment: Experiment | str | Path, out: str | Path = DEFAULT_OUT, *,
     with store.lock():
         # A directory of another experiment version is reported before any worker or
         # cluster starts.
-        _check_identity(store, exp)
+        previous = _check_identity(store, exp)
+        prepare = partial(_prepare, exp, store, root, shard, previous, retry_failed, session,
+                          allow_code_change)
         # Local worker processes are forked before the design, the run keys and the design
         # file's write exist, so that nothing growing with the sweep is copied into them:
         # memory stays flat in the number of runs. The serial executor and Dask copy
         # nothing, so there the plan (and its checks of the stored runs) comes first.
         if not (executor == "local" and scheduler is None):
-            plan = _prepare(exp, root, shard, retry_failed, session, allow_code_change)
+            plan = prepare()
         try:
             with make_executor(executor, workers, scheduler, quiet=not progress,
                                preload=exp.model.split(":")[0]) as ex:
-                if plan is None:
-                    plan = _prepare(exp, root, shard, retry_failed, session, allow_code_change)
+                plan = plan or prepare()
                 session.update(ex.describe())
                 chunker = Chunker(plan.pending, ex.workers, chunk_target_s, max_chunk_runs,
                                   CHUNK_GROWTH if limit is not None else CHUNK_GROWTH_FAST)
@@ -608,15 +609,16 @@ def _check_identity(store: ResultStore, exp: Experiment) -> dict[str, Any] | Non
     return previous
 
 
-def _prepare(exp: Experiment, root: Path, shard: tuple[int, int] | None,
-             retry_failed: bool, session: dict[str, Any] | None = None,
-             allow_code_change: bool = False) -> _Plan:
-    """Check the store, write design and manifest, and list the runs still to do."""
-    store = ResultStore(shard_dir(root, shard) if shard else root)
+def _prepare(exp: Experiment, store: ResultStore, root: Path, shard: tuple[int, int] | None,
+             previous: dict[str, Any] | None, retry_failed: bool,
+             session: dict[str, Any] | None = None, allow_code_change: bool = False) -> _Plan:
+    """Write design and manifest into ``store`` and list the runs still to do.
+
+    ``previous`` is the store's manifest as `_check_identity` read and checked it.
+    """
     design = build_design(exp)
     params = param_columns(exp)
     keys = list(run_keys(len(design), exp.replicates, exp.regime_names, shard))
-    previous = _check_identity(store, exp)
     store.create()
     done = store.finished_keys(include_failed=not retry_failed)
     if shard is not None:  # runs already merged into the main store count as done
