@@ -81,13 +81,13 @@ def _column_bytes(column: pa.ChunkedArray | pa.Array) -> list[bytes]:
     kind = array.type
     if pa.types.is_null(kind):
         return [str(len(array)).encode()]
-    if array.null_count == 0:  # the usual case: the same bytes without two Arrow calls
-        nulls = np.zeros(len(array), dtype=bool)
-    else:
-        nulls = np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    # without nulls (the usual case) the same bytes come without two Arrow calls
+    has_nulls = array.null_count > 0
+    nulls = (np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+             if has_nulls else np.zeros(len(array), dtype=bool))
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
-        filled = (array if array.null_count == 0
-                  else array.fill_null(False if pa.types.is_boolean(kind) else 0))
+        filled = (array.fill_null(False if pa.types.is_boolean(kind) else 0)
+                  if has_nulls else array)
         values = np.asarray(filled.to_numpy(zero_copy_only=False))
         values = values.astype(values.dtype.newbyteorder("<"), copy=False)
         return [np.packbits(nulls).tobytes(), values.tobytes()]
